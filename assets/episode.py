@@ -1,0 +1,149 @@
+"""The episode assets.
+
+`episode_analysis` is one multi-asset: a single decoding pass yields `frames`, `detections`,
+`tracks` and `crops` (ByteTrack is online, so nothing needs a second pass over the video).
+`manifests` runs after it and publishes manifest.json, the episode's commit point.
+"""
+
+import json
+
+import dagster as dg
+import pyarrow as pa
+from pydantic import Field
+
+from screentime.analysis import analyze_episode
+from screentime.checks import boxes_outside_frame, tracks_outside_episode
+from screentime.episode import parse_episode_id
+from screentime.layout import EpisodeLayout
+from screentime.manifest import finalize_manifest, manifest_for, publish_manifest
+from screentime.options import RunOptions
+from screentime.pipelines.loggers import progress_extra
+from screentime.pipelines.partitions import episode_partitions
+from screentime.progress import ProgressClock, ProgressRecord
+from screentime.resources.storage import StorageResource
+from screentime.sources import resolve_video
+from screentime.video import probe_video
+
+GROUP = "episodes"
+MANIFEST_METADATA = b"screentime.manifest"
+
+
+class EpisodeConfig(dg.Config, RunOptions):
+    """Run options for one episode (the launchpad shows these)."""
+
+    video: str = Field(
+        default="",
+        description="Path of the episode video. Empty: <SCREENTIME_VIDEOS_DIR>/<show>/s<SS>e<EE>.mp4",
+    )
+
+
+def _emitter(context: dg.OpExecutionContext, storage: StorageResource):
+    def emit(record: ProgressRecord) -> None:
+        context.log.debug(
+            f"progress {record.phase} {record.frames_done}/{record.frames_total}",
+            extra=progress_extra(record, storage),
+        )
+
+    return emit
+
+
+@dg.multi_asset(
+    name="episode_analysis",
+    outs={
+        "frames": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+                              description="Index of the analysed frames (+ JPEG paths when saved)."),
+        "detections": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+                                  description="Every face box with score, landmarks and track id."),
+        "tracks": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+                              description="Face tracks: first/last frame, timestamps, boxes, mean score."),
+        "crops": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+                             description="Face crops per track (JPEG paths)."),
+    },
+    partitions_def=episode_partitions,
+    check_specs=[
+        dg.AssetCheckSpec("boxes_inside_frame", asset="detections",
+                          description="Every box lies inside the frame and has a positive size."),
+        dg.AssetCheckSpec("tracks_within_episode", asset="tracks",
+                          description="Every track's frames lie within the episode."),
+    ],
+)
+def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, storage: StorageResource):
+    ep = parse_episode_id(context.partition_key)
+    emit = _emitter(context, storage)
+    try:
+        store = storage.get_storage()
+        store.check_writable()
+        source = probe_video(resolve_video(ep, config.video))
+        analysis = analyze_episode(
+            ep, source, context.run_id, config.run_options(), store,
+            on_progress=emit, on_warning=context.log.warning,
+        )
+    except Exception as exc:
+        ProgressClock(str(ep), context.run_id, config.device, 0, emit).error(exc)
+        raise
+
+    fields = manifest_for(analysis)
+    common = {"device": analysis.device, "fps": analysis.timings["fps"], "seconds": analysis.timings["seconds"]}
+    frames = analysis.frames.replace_schema_metadata({MANIFEST_METADATA: json.dumps(fields)})
+    yield dg.Output(frames, "frames", metadata={
+        **common, "frames_analyzed": frames.num_rows, "frames_saved": analysis.counts["frames_saved"],
+        "frames_unreadable": analysis.frames_unreadable, "source": dg.MetadataValue.json(fields["source"]),
+    })
+    yield dg.Output(analysis.detections, "detections", metadata={
+        **common, "detections": analysis.detections.num_rows,
+        "detector": dg.MetadataValue.json(fields["detector"]),
+    })
+    yield dg.Output(analysis.tracks, "tracks", metadata={
+        **common, "tracks": analysis.tracks.num_rows,
+        "preview": dg.MetadataValue.md(_tracks_markdown(analysis.tracks)),
+    })
+    yield dg.Output(analysis.crops, "crops", metadata={
+        **common, "crops_saved": analysis.crops.num_rows, "export_failures": analysis.export_failures,
+        "prefix": dg.MetadataValue.path(analysis.artifacts["crops"]),
+    })
+    bad_boxes = boxes_outside_frame(analysis.detections, source.width, source.height)
+    yield dg.AssetCheckResult(asset_key="detections", check_name="boxes_inside_frame",
+                              passed=bad_boxes == 0, metadata={"boxes_outside": bad_boxes})
+    bad_tracks = tracks_outside_episode(analysis.tracks, source.frame_count)
+    yield dg.AssetCheckResult(asset_key="tracks", check_name="tracks_within_episode",
+                              passed=bad_tracks == 0, metadata={"tracks_outside": bad_tracks})
+
+
+def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:
+    rows = ["| track | first frame | last frame | detections | mean score |", "|---|---|---|---|---|"]
+    for t in tracks.slice(0, limit).to_pylist():
+        rows.append(f"| {t['track_id']} | {t['first_frame']} | {t['last_frame']} | {t['detections']} "
+                    f"| {t['mean_score']:.3f} |")
+    if tracks.num_rows > limit:
+        rows.append(f"| ... {tracks.num_rows - limit} more | | | | |")
+    return "\n".join(rows)
+
+
+@dg.asset(
+    partitions_def=episode_partitions,
+    group_name=GROUP,
+    deps=["detections", "tracks", "crops"],
+    ins={"frames": dg.AssetIn(input_manager_key="table_io_manager")},
+    description="manifest.json: counts, timings, device, model, source and artifact prefixes. "
+    "Written last; its presence means the episode's outputs are complete.",
+)
+def manifests(context: dg.AssetExecutionContext, frames: pa.Table, storage: StorageResource) -> dg.MaterializeResult:
+    fields = json.loads(frames.schema.metadata[MANIFEST_METADATA])
+    if fields["ep_id"] != context.partition_key:
+        raise dg.Failure(f"frames belong to {fields['ep_id']}, not {context.partition_key}")
+    manifest = finalize_manifest(fields)
+    store = storage.get_storage()
+    pruned = publish_manifest(store, manifest)
+    counts, timings = manifest["counts"], manifest["timings"]
+    done = ProgressRecord(
+        ep_id=manifest["ep_id"], run_id=context.run_id, phase="done",
+        frames_done=counts["frames_analyzed"], frames_total=counts["frames_analyzed"], ratio=1.0,
+        seconds=timings["seconds"], fps=timings["fps"], eta_seconds=0.0, device=manifest["device"],
+        updated_at=manifest["created_at"], seq=0, counts=counts, artifacts=manifest["artifacts"],
+    )
+    _emitter(context, storage)(done)
+    manifest_uri = store.uri(EpisodeLayout(parse_episode_id(manifest["ep_id"])).manifest_key)
+    return dg.MaterializeResult(metadata={
+        **counts, "device": manifest["device"], "seconds": timings["seconds"],
+        "fps": timings["fps"], "uri": dg.MetadataValue.path(manifest_uri), "stale_objects_removed": pruned,
+    })

@@ -1,0 +1,1 @@
+"""Dagster definitions for Screentime: partitions, jobs, loggers and the `defs` object."""

@@ -1,0 +1,25 @@
+"""The code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+
+import dagster as dg
+
+from screentime.assets import episode_analysis, manifests
+from screentime.pipelines.jobs import episode_job
+from screentime.pipelines.loggers import progress_logger
+from screentime.resources import EpisodeTableIOManager, StorageResource
+
+
+def build_defs(storage: StorageResource) -> dg.Definitions:
+    """The whole Screentime code location over one storage (tests pass a temporary one)."""
+    return dg.Definitions(
+        assets=[episode_analysis, manifests],
+        jobs=[episode_job],
+        loggers={"progress": progress_logger, "console": dg.colored_console_logger},
+        resources={
+            "storage": storage,
+            "table_io_manager": EpisodeTableIOManager(storage=storage),
+        },
+    )
+
+
+storage = StorageResource.from_env()
+defs = build_defs(storage)

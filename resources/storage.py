@@ -1,0 +1,24 @@
+"""The storage resource: local disk by default, S3 when configured (same layout in both)."""
+
+from functools import cached_property
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from screentime.settings import StorageSettings
+from screentime.storage import Storage
+
+
+class StorageResource(dg.ConfigurableResource, StorageSettings):
+    """Where every artifact goes. Defaults come from the environment (see README, "Storage")."""
+
+    _storage: Storage | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_env(cls) -> "StorageResource":
+        return cls(**StorageSettings.from_env().model_dump())
+
+    def get_storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = self.open()
+        return self._storage

@@ -1,0 +1,21 @@
+"""Errors a user can act on: each carries one clear, one-line message."""
+
+
+class ScreentimeError(Exception):
+    """Base class: the message is shown to the user as is."""
+
+
+class InvalidEpisodeId(ScreentimeError, ValueError):
+    pass
+
+
+class InvalidOption(ScreentimeError, ValueError):
+    pass
+
+
+class VideoError(ScreentimeError):
+    """The source video is missing, empty, not a video, or has no decodable frames."""
+
+
+class StorageError(ScreentimeError):
+    pass

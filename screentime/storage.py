@@ -1,0 +1,143 @@
+"""The storage layer: one root for every artifact, a local directory or (later) an S3 prefix.
+
+Keys are relative, '/'-separated paths from `screentime.layout`. Every write is atomic: a reader
+sees the old object or the new one, never a torn file (temp file + rename locally).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from screentime.errors import StorageError
+
+CONTENT_TYPES = {
+    ".jpg": "image/jpeg",
+    ".json": "application/json",
+    ".jsonl": "application/x-ndjson",
+    ".parquet": "application/vnd.apache.parquet",
+}
+
+
+def content_type_for(key: str) -> str:
+    suffix = Path(key).suffix.lower()
+    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could leave the storage root."""
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise StorageError(f"invalid storage key {key!r}")
+    parts = key.rstrip("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+class Storage(ABC):
+    """Where artifacts live. Implementations: LocalStorage (default) and S3Storage."""
+
+    @property
+    @abstractmethod
+    def root_uri(self) -> str: ...
+
+    def uri(self, key: str) -> str:
+        return f"{self.root_uri.rstrip('/')}/{check_key(key)}"
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """Raise FileNotFoundError when the key does not exist."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list_keys(self, prefix: str) -> list[str]: ...
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (a folder ending in '/'); return how many."""
+
+    @abstractmethod
+    def append_text(self, key: str, text: str) -> None:
+        """Append to a text object (progress history)."""
+
+    def put_text(self, key: str, text: str, content_type: str | None = None) -> None:
+        self.put_bytes(key, text.encode("utf-8"), content_type)
+
+    def get_text(self, key: str) -> str:
+        return self.get_bytes(key).decode("utf-8")
+
+    def check_writable(self) -> None:
+        """Fail early, before any work, when the root cannot be written."""
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root).expanduser().resolve()
+
+    @property
+    def root_uri(self) -> str:
+        return str(self.root)
+
+    def path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self.root / check_key(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        keys = []
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                keys.append(path.relative_to(self.root).as_posix())
+        return sorted(keys)
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self.path(prefix)
+        if not base.exists():
+            return 0
+        count = sum(1 for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base)
+        return count
+
+    def append_text(self, key: str, text: str) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def check_writable(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-check-", delete=True)
+            probe.close()
+        except OSError as exc:
+            raise StorageError(f"cannot write to the data directory {self.root}: {exc}") from exc

@@ -1,0 +1,70 @@
+"""Shared fixtures: the real test clips, temporary storage and Dagster instances."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = Path(os.environ.get("SCREENTIME_TEST_MEDIA", REPO.parent / "shared" / "media"))
+
+
+def _clip(name: str) -> Path:
+    path = MEDIA / name
+    if not path.is_file():
+        pytest.fail(f"test clip {path} is missing: set SCREENTIME_TEST_MEDIA to the shared media folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def carphone() -> Path:
+    """176x144, 29.97 fps, 120 frames: one man's face in every frame."""
+    return _clip("carphone_pristine.mp4")
+
+
+@pytest.fixture(scope="session")
+def cap13() -> Path:
+    """400x300, 25 fps, 765 frames: one person talking, head moving."""
+    return _clip("cap13_edit2.mp4")
+
+
+def _first_half(source: Path, target: Path) -> Path:
+    data = source.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    return target
+
+
+@pytest.fixture(scope="session")
+def truncated_video(tmp_path_factory, carphone) -> Path:
+    """A real video cut in half whose index (moov) was at the end: no decodable frames at all."""
+    return _first_half(carphone, tmp_path_factory.mktemp("bad") / "truncated.mp4")
+
+
+@pytest.fixture(scope="session")
+def partly_decodable_video(tmp_path_factory, cap13) -> Path:
+    """A real video cut in half whose index is at the start: its first ~370 frames decode."""
+    return _first_half(cap13, tmp_path_factory.mktemp("bad") / "half.mp4")
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """A fresh artifact root, also exported as SCREENTIME_DATA_DIR for code that reads the env."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("SCREENTIME_DATA_DIR", str(root))
+    monkeypatch.setenv("STORAGE_BACKEND", "local")
+    return root
+
+
+@pytest.fixture
+def instance():
+    import dagster as dg
+
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def artifact_files(root: Path) -> list[str]:
+    """Every file under root, relative, sorted."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())

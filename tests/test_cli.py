@@ -1,0 +1,59 @@
+"""The `screentime` command end to end, as a user runs it (a real subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import dagster as dg
+
+
+def screentime(*args, cwd, env_extra=None):
+    env = {**os.environ, "DAGSTER_HOME": str(cwd / "dagster_home"), "SCREENTIME_DATA_DIR": str(cwd / "data"),
+           "STORAGE_BACKEND": "local", **(env_extra or {})}
+    exe = os.path.join(os.path.dirname(sys.executable), "screentime")
+    return subprocess.run([exe, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_run_prints_json_progress_and_records_the_run_in_the_instance(tmp_path, carphone):
+    done = screentime("run", str(carphone), "--ep-id", "carphone-s01e03", "--fps", "10", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert records[-1]["phase"] == "done" and records[-1]["counts"]["frames_analyzed"] == 40
+    assert [r["ratio"] for r in records] == sorted(r["ratio"] for r in records)
+    assert (tmp_path / "data/artifacts/manifests/carphone/s01/e03/manifest.json").is_file()
+    os.environ["DAGSTER_HOME"], old = str(tmp_path / "dagster_home"), os.environ.get("DAGSTER_HOME")
+    try:
+        with dg.DagsterInstance.get() as instance:
+            runs = instance.get_runs()
+            assert len(runs) == 1 and runs[0].job_name == "episode_job"
+            assert runs[0].tags["dagster/partition"] == "carphone-s01e03"
+            assert instance.get_dynamic_partitions("episodes") == ["carphone-s01e03"]
+    finally:
+        if old is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = old
+
+
+@pytest.mark.parametrize("args, message", [
+    (["/nonexistent/video.mp4", "--ep-id", "show-s01e01"], "video not found"),
+    (["{carphone}", "--ep-id", "../../etc-s01e01"], "invalid episode id"),
+    (["{carphone}", "--ep-id", "show-s01e01", "--device", "tpu"], "unknown device"),
+    (["{carphone}", "--ep-id", "show-s01e01", "--device", "cuda"], "CUDA is not available"),
+    (["{carphone}", "--ep-id", "show-s01e01", "--jpeg-quality", "0"], "jpeg_quality"),
+    (["{carphone}", "--ep-id", "show-s01e01", "--fps", "-1"], "fps"),
+    (["{text}", "--ep-id", "show-s01e01"], "not a readable video"),
+])
+def test_bad_input_fails_fast_with_one_line_and_writes_nothing(tmp_path, carphone, args, message):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    args = [a.format(carphone=carphone, text=text) for a in args]
+    done = screentime("run", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert done.stdout == ""
+    assert not (tmp_path / "data").exists() and not (tmp_path / "dagster_home").exists()

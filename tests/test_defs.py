@@ -1,0 +1,36 @@
+"""Loading the code location: a broken import or wiring fails here."""
+
+import dagster as dg
+
+from screentime.pipelines.definitions import defs
+from screentime.pipelines.jobs import EPISODE_JOB
+from screentime.options import RunOptions
+
+
+def test_definitions_load_and_validate():
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"frames", "detections", "tracks", "crops", "manifests"}
+
+
+def test_assets_are_partitioned_by_episode():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).partitions_def.name == "episodes"
+
+
+def test_launchpad_shows_every_run_option_with_the_progress_logger_on():
+    job = defs.resolve_job_def(EPISODE_JOB)
+    op_config = job.run_config_schema.config_type.fields["ops"].config_type.fields["episode_analysis"]
+    fields = op_config.config_type.fields["config"].config_type.fields
+    assert set(RunOptions.model_fields) | {"video"} == set(fields)
+    # Partitioned jobs carry their default run config per partition: the launchpad, backfills and
+    # partition-key run requests all start from it, so the progress logger is on for them.
+    default = job.get_run_config_for_partition_key("any-s01e01")
+    assert set(default["loggers"]) == {"progress", "console"}
+    assert default["ops"]["episode_analysis"]["config"]["device"] == "auto"
+
+
+def test_asset_checks_are_declared():
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert checks == {"boxes_inside_frame", "tracks_within_episode"}

@@ -1,0 +1,47 @@
+import pytest
+from pydantic import ValidationError
+
+from screentime.devices import resolve_device
+from screentime.errors import InvalidOption
+from screentime.options import RunOptions, describe_validation_error
+
+
+def test_defaults_are_valid():
+    options = RunOptions()
+    assert options.fps == 0 and options.device == "auto" and options.detector == "retinaface"
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("fps", -1, "fps"),
+    ("jpeg_quality", 0, "jpeg_quality"),
+    ("jpeg_quality", 101, "jpeg_quality"),
+    ("device", "tpu", "unknown device"),
+    ("device", "cuda:x", "unknown device"),
+    ("detector", "mtcnn", "unknown detector"),
+    ("det_size", 10, "det_size"),
+    ("batch_size", 0, "batch_size"),
+])
+def test_absurd_options_are_rejected_naming_the_field(field, value, words):
+    with pytest.raises(ValidationError) as err:
+        RunOptions(**{field: value})
+    assert words in describe_validation_error(err.value)
+
+
+def test_yolo_needs_local_weights():
+    with pytest.raises(ValidationError, match="detector_weights"):
+        RunOptions(detector="yolo")
+
+
+def test_unknown_option_names_are_rejected():
+    with pytest.raises(ValidationError):
+        RunOptions(fsp=3)
+
+
+def test_cuda_on_a_machine_without_one_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(InvalidOption, match="CUDA is not available"):
+        resolve_device("cuda")
