@@ -140,7 +140,8 @@ def analyze_episode(
     detector = load_detector(options.detector, device, options.detector_weights, options.det_size)
     analysis_fps = effective_fps(source.fps, options.fps)
     layout = EpisodeLayout(ep)
-    reader = FrameReader(source, options.fps, options.det_size, queue_size=2 * options.batch_size)
+    batch_size = options.batch_size or (32 if device.startswith("cuda") else 2)
+    reader = FrameReader(source, options.fps, options.det_size, queue_size=max(8, 2 * batch_size))
     tracker = FaceTracker(analysis_fps)
     clock = ProgressClock(str(ep), run_id, device, expected_sampled_frames(source, options.fps), on_progress)
     writer = ExportWriter(storage, options.jpeg_quality, on_warning=on_warning)
@@ -151,7 +152,7 @@ def analyze_episode(
     done = 0
     clock.update("detecting", 0, force=True)
     try:
-        for batch in batched(iter(reader), options.batch_size):
+        for batch in batched(iter(reader), batch_size):
             results = detector.detect([f.det_image for f in batch], reader.scale, options.min_score)
             for frame, faces in zip(batch, results):
                 faces = faces.clipped(source.width, source.height)

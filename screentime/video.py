@@ -113,6 +113,9 @@ class FrameReader:
         self.scale = detector_scale(info.width, info.height, det_size)
         self.det_width = max(1, round(info.width * self.scale))
         self.det_height = max(1, round(info.height * self.scale))
+        # Area averaging avoids aliasing on strong downscales but costs ~3x a bilinear resize;
+        # down to half size, bilinear keeps the faces the detector needs.
+        self._interpolation = cv2.INTER_LINEAR if self.scale >= 0.5 else cv2.INTER_AREA
         self.frames_decoded = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
@@ -137,9 +140,7 @@ class FrameReader:
                     if ok and image is not None:
                         det = image
                         if self.scale < 1.0:
-                            det = cv2.resize(
-                                image, (self.det_width, self.det_height), interpolation=cv2.INTER_AREA
-                            )
+                            det = cv2.resize(image, (self.det_width, self.det_height), interpolation=self._interpolation)
                         item = SampledFrame(index, index / self.info.fps, image, det)
                         while not self._stop.is_set():
                             try:

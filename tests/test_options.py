@@ -19,7 +19,7 @@ def test_defaults_are_valid():
     ("device", "cuda:x", "unknown device"),
     ("detector", "mtcnn", "unknown detector"),
     ("det_size", 10, "det_size"),
-    ("batch_size", 0, "batch_size"),
+    ("batch_size", -1, "batch_size"),
 ])
 def test_absurd_options_are_rejected_naming_the_field(field, value, words):
     with pytest.raises(ValidationError) as err:
