@@ -38,5 +38,9 @@ ui: install
 validate: install
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
+# Throughput vs decode-only and a plain script, peak RSS; writes bench/RESULTS.md (needs ffmpeg).
+bench: install
+	$(BIN)/python bench/bench_pipeline.py
+
 clean:
 	rm -rf data .dagster_home .yolo_config videos
