@@ -9,7 +9,7 @@ export SCREENTIME_VIDEOS_DIR ?= $(CURDIR)/videos
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.yolo_config
 UI_PORT ?= 3000
 
-.PHONY: install demo test test-all ui validate bench clean
+.PHONY: install home demo test test-all ui validate bench clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import cv2, retinaface, ultralytics, dagster, torch" 
 	touch $@
 
+# DAGSTER_HOME, created and seeded with our dagster.yaml exactly as the CLI does it.
+home: install
+	$(BIN)/python -c "from screentime.instance import ensure_dagster_home; ensure_dagster_home()"
+
 demo: install
 	$(BIN)/screentime demo
 
@@ -32,10 +36,10 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -q
 
-ui: install
+ui: home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
-validate: install
+validate: home
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 # Throughput vs decode-only and a plain script, peak RSS; writes bench/RESULTS.md (needs ffmpeg).
