@@ -78,7 +78,7 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
             ep, source, context.run_id, config.run_options(), store,
             on_progress=emit, on_warning=context.log.warning,
         )
-    except Exception as exc:
+    except BaseException as exc:  # interrupts too: a cancelled run ends its progress here
         ProgressClock(str(ep), context.run_id, config.device, 0, emit).error(exc)
         raise
 

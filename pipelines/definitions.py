@@ -5,6 +5,7 @@ import dagster as dg
 from screentime.assets import episode_analysis, manifests
 from screentime.pipelines.jobs import episode_job
 from screentime.pipelines.loggers import progress_logger
+from screentime.pipelines.progress_sensors import progress_sensors
 from screentime.resources import EpisodeTableIOManager, StorageResource
 
 
@@ -13,6 +14,7 @@ def build_defs(storage: StorageResource) -> dg.Definitions:
     return dg.Definitions(
         assets=[episode_analysis, manifests],
         jobs=[episode_job],
+        sensors=[*progress_sensors],
         loggers={"progress": progress_logger, "console": dg.colored_console_logger},
         resources={
             "storage": storage,

@@ -1,4 +1,4 @@
-"""The `screentime` command: run an episode through Dagster, the demo, and (later) the API.
+"""The `screentime` command: run an episode through Dagster, the demo, and the progress API.
 
 Inputs are validated before Dagster starts, so a bad episode id, option or video fails fast with
 one line on stderr, exit code 2, and nothing written. Runs go through the real Dagster job on the
@@ -115,6 +115,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_episode(str(video), SAMPLE_EPISODE, _options_from_args(args), quiet=args.quiet)
 
 
+def _cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from screentime.progress_api import create_app
+    from screentime.progress_api.settings import ApiSettings
+
+    app = create_app(ApiSettings.from_env())  # settings are checked before the server starts
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="screentime", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="Do not print progress lines.")
     _add_run_options(demo)
     demo.set_defaults(func=_cmd_demo, save_frames=True)
+
+    api = sub.add_parser("api", help="Serve the progress API and live page (see README, Live progress).")
+    api.add_argument("--host", default="127.0.0.1", help="Interface to listen on (default 127.0.0.1).")
+    api.add_argument("--port", type=int, default=8000, help="Port (default 8000).")
+    api.add_argument("--quiet", action="store_true", help="Log warnings only.")
+    api.set_defaults(func=_cmd_api)
     return parser
 
 

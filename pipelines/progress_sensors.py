@@ -1,0 +1,82 @@
+"""Run status sensors that end the progress stream of episode runs that could not end it themselves.
+
+A run that fails inside the analysis writes its own `error` record; one whose step process was
+killed, that failed in another step, or that was cancelled, may not. These sensors (run by the
+Dagster daemon: `dagster dev`, or `dagster-daemon run`) write the terminal record for it through
+the storage layer, so no episode stays at "running".
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from screentime.episode import parse_episode_id
+from screentime.errors import InvalidEpisodeId
+from screentime.pipelines.jobs import EPISODE_JOB
+from screentime.progress_store import ProgressStore
+from screentime.resources.storage import StorageResource
+
+PARTITION_TAG = "dagster/partition"
+# Run status sensors are cheap (a query for new run events); a short interval ends streams fast.
+INTERVAL_S = 5
+
+
+def close_episode_run(
+    context: dg.RunStatusSensorContext, storage: StorageResource, error_type: str, message: str
+) -> None:
+    """Write the terminal `error` record for the context's run, when it is an episode run."""
+    run = context.dagster_run
+    if run.job_name != EPISODE_JOB:
+        return
+    try:
+        ep = parse_episode_id(run.tags.get(PARTITION_TAG))
+    except InvalidEpisodeId:
+        context.log.warning(f"run {run.run_id} has no episode partition tag; no progress to end")
+        return
+    record = context.instance.get_run_record_by_id(run.run_id)
+    ended_at = None
+    if record is not None and record.end_time is not None:
+        ended_at = datetime.fromtimestamp(record.end_time, timezone.utc)
+    written = ProgressStore(storage.get_storage()).close_run(ep, run.run_id, error_type, message, ended_at)
+    if written is not None:
+        context.log.info(f"progress of {ep} run {run.run_id} ended: {error_type}: {message}")
+
+
+def failure_reason(context: dg.RunFailureSensorContext) -> tuple[str, str]:
+    """(error type, message) of the deepest cause of the first failed step, or of the run."""
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None:
+            return error.cls_name or "StepFailure", error.message.strip().splitlines()[0]
+    return "RunFailure", context.failure_event.message or "the run failed"
+
+
+# monitor_all_code_locations: runs started in-process on the same instance (`screentime run`)
+# have no code location, and would otherwise be skipped.
+@dg.run_failure_sensor(
+    name="episode_progress_on_failure",
+    monitor_all_code_locations=True,
+    minimum_interval_seconds=INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Ends a failed episode run's progress with an `error` record (see README, Live progress).",
+)
+def episode_progress_on_failure(context: dg.RunFailureSensorContext, storage: StorageResource) -> None:
+    error_type, message = failure_reason(context)
+    close_episode_run(context, storage, error_type, message)
+
+
+@dg.run_status_sensor(
+    name="episode_progress_on_cancel",
+    run_status=dg.DagsterRunStatus.CANCELED,
+    monitor_all_code_locations=True,
+    minimum_interval_seconds=INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Ends a cancelled episode run's progress with an `error` record (see README, Live progress).",
+)
+def episode_progress_on_cancel(context: dg.RunStatusSensorContext, storage: StorageResource) -> None:
+    close_episode_run(context, storage, "RunCanceled", "the run was cancelled")
+
+
+progress_sensors = [episode_progress_on_failure, episode_progress_on_cancel]

@@ -1,0 +1,142 @@
+"""Routes of the episodes resource: list, latest progress (polling), progress events (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from screentime.episode import EpisodeId, parse_episode_id
+from screentime.errors import InvalidEpisodeId
+from screentime.layout import ARTIFACTS, validate_run_id
+from screentime.progress import ProgressRecord
+from screentime.progress_api.hub import ProgressHub
+from screentime.progress_api.models import EpisodeList, EpisodeSummary, ErrorResponse
+from screentime.progress_api.settings import ApiSettings, get_settings
+from screentime.progress_store import ProgressStore
+
+router = APIRouter(prefix="/episodes", tags=["episodes"])
+RUN_ID_HEADER = "X-Screentime-Run-Id"
+_PROGRESS_FILES = ("progress.json", "manifest.json")
+
+
+def get_hub(request: Request) -> ProgressHub:
+    return request.app.state.hub
+
+
+def get_store(hub: ProgressHub = Depends(get_hub)) -> ProgressStore:
+    return hub.store
+
+
+def episode(ep_id: str) -> EpisodeId:
+    """The path's episode id, through the one parser (422 with its message when invalid)."""
+    try:
+        return parse_episode_id(ep_id)
+    except InvalidEpisodeId as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+def _episode_of(key: str) -> EpisodeId | None:
+    """`artifacts/manifests/<show>/s<SS>/e<EE>/progress.json` -> the episode; None otherwise."""
+    parts = key.split("/")
+    if len(parts) != 6 or parts[5] not in _PROGRESS_FILES:
+        return None
+    try:
+        return parse_episode_id(f"{parts[2]}-{parts[3]}{parts[4]}")
+    except InvalidEpisodeId:
+        return None
+
+
+@router.get("", response_model=EpisodeList, summary="Every episode with its latest progress")
+def list_episodes(store: ProgressStore = Depends(get_store)) -> EpisodeList:
+    keys = store.storage.list_keys(f"{ARTIFACTS}/manifests/")
+    complete = {ep for key in keys if key.endswith("/manifest.json") and (ep := _episode_of(key))}
+    episodes = []
+    for ep in sorted({ep for key in keys if (ep := _episode_of(key))}):
+        record = store.latest(ep)
+        if record is None:
+            continue  # a manifest without progress (written by an older version): nothing live
+        episodes.append(EpisodeSummary(
+            **record.model_dump(include=set(EpisodeSummary.model_fields)), complete=ep in complete,
+        ))
+    episodes.sort(key=lambda e: e.updated_at, reverse=True)
+    return EpisodeList(episodes=episodes)
+
+
+@router.get(
+    "/{ep_id}/progress", response_model=ProgressRecord, summary="The episode's latest progress record",
+    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+)
+def get_progress(ep: EpisodeId = Depends(episode), store: ProgressStore = Depends(get_store)) -> ProgressRecord:
+    record = store.latest(ep)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no progress recorded for episode {ep}")
+    return record
+
+
+def event_for(record: ProgressRecord) -> ServerSentEvent:
+    kind = record.phase if record.terminal else "progress"
+    return ServerSentEvent(data=record.model_dump_json(), event=kind, id=str(record.seq))
+
+
+async def _events(records: AsyncIterator[ProgressRecord]) -> AsyncIterator[ServerSentEvent]:
+    async for record in records:
+        yield event_for(record)
+
+
+def _after(last_event_id: str | None) -> int:
+    if last_event_id is None or last_event_id == "":
+        return 0
+    if not last_event_id.isdigit():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"Last-Event-ID must be an event id (a seq number), got {last_event_id[:40]!r}")
+    return int(last_event_id)
+
+
+async def event_stream(
+    hub: ProgressHub, settings: ApiSettings, ep: EpisodeId, run_id: str, after: int
+) -> Response:
+    """The SSE response for one run, or 204 when the client already has its terminal event
+    (204 is how a server tells a browser's EventSource to stop reconnecting)."""
+    records = await asyncio.to_thread(hub.store.history, ep, run_id)
+    if records and records[-1].terminal and after >= records[-1].seq:
+        return Response(status_code=status.HTTP_204_NO_CONTENT, headers={RUN_ID_HEADER: run_id})
+    return EventSourceResponse(
+        _events(hub.follow(ep, run_id, after)), ping=settings.heartbeat_s, headers={RUN_ID_HEADER: run_id},
+    )
+
+
+@router.get(
+    "/{ep_id}/events", summary="The episode's progress as Server-Sent Events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description":
+              "`event: progress|done|error`, `id: <seq>`, `data: <progress record JSON>`; "
+              "heartbeat comments while idle; the stream closes after `done` or `error`."},
+        204: {"description": "Last-Event-ID is already the run's terminal event: nothing more to send."},
+        404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+    },
+)
+async def get_events(
+    ep: EpisodeId = Depends(episode),
+    run_id: str | None = Query(None, description="Follow this run; default: the episode's latest run. "
+                               "A run that has written nothing yet is waited for."),
+    last_event_id: str | None = Header(None, description="Resume after this seq (sent by EventSource)"),
+    hub: ProgressHub = Depends(get_hub),
+    settings: ApiSettings = Depends(get_settings),
+) -> Response:
+    after = _after(last_event_id)
+    if run_id is None:
+        latest = await asyncio.to_thread(hub.store.latest, ep)
+        if latest is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no progress recorded for episode {ep}")
+        run_id = latest.run_id
+    else:
+        try:
+            validate_run_id(run_id)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return await event_stream(hub, settings, ep, run_id, after)
+
