@@ -137,13 +137,14 @@ def analyze_episode(
     """Analyse one episode in a single decoding pass; JPEGs go to `storage` as they are made."""
     started = time.monotonic()
     device = resolve_device(options.device)
+    clock = ProgressClock(str(ep), run_id, device, expected_sampled_frames(source, options.fps), on_progress)
+    clock.update("starting", 0, force=True)  # loading the model can take a while, on a GPU especially
     detector = load_detector(options.detector, device, options.detector_weights, options.det_size)
     analysis_fps = effective_fps(source.fps, options.fps)
     layout = EpisodeLayout(ep)
     batch_size = options.batch_size or (32 if device.startswith("cuda") else 2)
     reader = FrameReader(source, options.fps, options.det_size, queue_size=max(8, 2 * batch_size))
     tracker = FaceTracker(analysis_fps)
-    clock = ProgressClock(str(ep), run_id, device, expected_sampled_frames(source, options.fps), on_progress)
     writer = ExportWriter(storage, options.jpeg_quality, on_warning=on_warning)
     frames = _Columns(*FRAMES_SCHEMA.names)
     dets = _Columns(*DETECTIONS_SCHEMA.names)
