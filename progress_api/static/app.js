@@ -6,6 +6,8 @@ const COUNTS = [["frames_analyzed", "frames analysed"], ["detections", "detectio
                 ["frames_saved", "frames saved"], ["crops_saved", "crops saved"]];
 const KINDS = ["frames", "crops", "manifests"];
 const POLL_MS = 1000, LIST_MS = 5000, SSE_RETRIES = 3;
+// `?transport=poll` forces the fallback (for old proxies that buffer event streams, and for tests).
+const FORCE_POLL = new URLSearchParams(window.location.search).get("transport") === "poll";
 const cards = new Map();  // ep_id -> {el, run, source, timer, ended}
 
 const terminal = (r) => r.phase === "done" || r.phase === "error";
@@ -96,7 +98,7 @@ function follow(ep, run) {
   stop(c);
   c.run = run;
   c.ended = false;
-  if (!window.EventSource) return poll(ep, run);
+  if (!window.EventSource || FORCE_POLL) return poll(ep, run);
   const source = new EventSource(api(`/episodes/${ep}/events?run_id=${encodeURIComponent(run)}`));
   let failures = 0;
   const onRecord = (e) => {

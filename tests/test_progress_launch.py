@@ -1,0 +1,207 @@
+"""Runs launched the ways a deployment launches them, with the progress logger on for each.
+
+One `dagster dev` (webserver + daemon, temporary DAGSTER_HOME seeded with the shipped
+dagster.yaml) and one `screentime api` serve the module. Runs launched through the webserver use
+the multiprocess executor: every step in its own process, all writing the same progress files.
+"""
+
+import json
+import os
+import shutil
+import signal
+from importlib import resources
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+from dagster_graphql import DagsterGraphQLClient
+
+from screentime.episode import parse_episode_id
+from screentime.options import RunOptions
+from screentime.pipelines.jobs import EPISODE_JOB, episode_run_config
+from screentime.pipelines.partitions import EPISODES
+from screentime.progress_store import ProgressStore
+from screentime.storage import LocalStorage
+from tests.browser import Browser, chromium_path
+from tests.live_servers import read_events, start_api, start_dagster_dev, wait_for
+
+TERMINAL_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack")
+    home = root / "dagster_home"
+    home.mkdir()
+    with resources.as_file(resources.files("screentime").joinpath("dagster.yaml")) as shipped:
+        shutil.copyfile(shipped, home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SCREENTIME_DATA_DIR": str(root / "data"),
+           "SCREENTIME_VIDEOS_DIR": str(root / "videos"), "STORAGE_BACKEND": "local",
+           "SCREENTIME_API_POLL_S": "0.1"}
+    dagster = start_dagster_dev(env, root / "dagster.log")
+    api = None
+    try:
+        wait_for(lambda: EPISODE_JOB in httpx.post(f"{dagster.url}/graphql", json={
+            "query": "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } } }"
+        }).text, 120, 0.5, "the code location to load")
+        api = start_api({**env, "SCREENTIME_DAGSTER_URL": dagster.url}, root / "api.log")
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield {"dagster": dagster, "api": api, "data": root / "data", "instance": instance, "root": root}
+    finally:
+        if api is not None:
+            api.stop()
+        dagster.stop(signal.SIGINT)  # dagster dev shuts its webserver, daemon and code server down on ^C
+
+
+def run_status(stack, run_id: str) -> str:
+    return stack["instance"].get_run_by_id(run_id).status.value
+
+
+def wait_run(stack, run_id: str, timeout_s: float = 240) -> str:
+    return wait_for(lambda: (s := run_status(stack, run_id)) in TERMINAL_RUN and s, timeout_s, 0.5,
+                    f"run {run_id} to end")
+
+
+def history(stack, ep_id: str, run_id: str):
+    return ProgressStore(LocalStorage(stack["data"])).history(parse_episode_id(ep_id), run_id)
+
+
+def manifest(stack, ep_id: str) -> dict:
+    ep = parse_episode_id(ep_id)
+    return json.loads((stack["data"] / f"artifacts/manifests/{ep.relative_dir}/manifest.json").read_text())
+
+
+def step_pids(stack, run_id: str) -> dict[str, int]:
+    starts = [e for e in stack["instance"].all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)]
+    return {e.dagster_event.step_key: e.dagster_event.pid for e in starts}
+
+
+def assert_complete_stream(records) -> None:
+    seqs, ratios = [r.seq for r in records], [r.ratio for r in records]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs  # one stream, whichever process wrote
+    assert ratios == sorted(ratios) and ratios[-1] == 1.0 and records[-1].phase == "done"
+
+
+def test_run_launched_through_the_webservers_graphql_api_writes_progress_from_each_step_process(stack, carphone):
+    ep_id = "carphone-s01e01"
+    stack["instance"].add_dynamic_partitions(EPISODES, [ep_id])
+    port = int(stack["dagster"].url.rsplit(":", 1)[1])
+    client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    run_id = client.submit_job_execution(
+        EPISODE_JOB, run_config=episode_run_config(RunOptions(), str(carphone)), tags={"dagster/partition": ep_id},
+    )
+    assert wait_run(stack, run_id) == "SUCCESS"
+    records = history(stack, ep_id, run_id)
+    assert_complete_stream(records)
+    assert records[-1].counts == manifest(stack, ep_id)["counts"]
+    pids = step_pids(stack, run_id)
+    assert set(pids) == {"episode_analysis", "manifests"} and len(set(pids.values())) == 2  # multiprocess
+
+
+def test_api_launch_route_runs_through_dagster_and_streams_the_run(stack, carphone):
+    ep_id = "carphone-s02e01"
+    with httpx.stream("POST", f"{stack['api'].url}/jobs/detect_track", timeout=300,
+                      headers={"Accept": "text/event-stream"},
+                      json={"ep_id": ep_id, "video": str(carphone), "fps": 10, "save_frames": True}) as response:
+        assert response.status_code == 200
+        run_id = response.headers["x-screentime-run-id"]
+        events, _ = read_events(response)
+    assert [int(e.id) for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].event == "done" and events[-1].data["counts"] == manifest(stack, ep_id)["counts"]
+    assert events[-1].data["counts"]["frames_saved"] == 40  # the options reached the run
+    run = stack["instance"].get_run_by_id(run_id)
+    assert run.tags["screentime/launched_by"] == "api" and run.tags["dagster/partition"] == ep_id
+    assert set(run.run_config["loggers"]) == {"progress", "console"}
+    assert wait_run(stack, run_id) == "SUCCESS"
+    assert_complete_stream(history(stack, ep_id, run_id))
+
+
+def test_api_launch_route_answers_with_the_run_and_its_urls(stack, carphone):
+    ep_id = "carphone-s02e02"
+    response = httpx.post(f"{stack['api'].url}/jobs/detect_track", json={"ep_id": ep_id, "video": str(carphone)})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["dagster_run_url"] == f"{stack['dagster'].url}/runs/{body['run_id']}"
+    assert body["events_url"].endswith(f"/episodes/{ep_id}/events?run_id={body['run_id']}")
+    with httpx.stream("GET", body["events_url"], timeout=300) as stream:
+        events, _ = read_events(stream)
+    assert events[-1].event == "done" and events[-1].data["run_id"] == body["run_id"]
+    assert httpx.get(body["progress_url"]).json()["phase"] == "done"
+    assert httpx.get(body["dagster_run_url"]).status_code == 200
+
+
+@pytest.mark.slow
+def test_cancelled_run_ends_with_an_error_record(stack, cap13):
+    ep_id = "cap-s09e01"
+    body = httpx.post(f"{stack['api'].url}/jobs/detect_track", json={"ep_id": ep_id, "video": str(cap13)}).json()
+    run_id = body["run_id"]
+    wait_for(lambda: history(stack, ep_id, run_id), 180, 0.2, "the run's first progress record")
+    port = int(stack["dagster"].url.rsplit(":", 1)[1])
+    DagsterGraphQLClient("127.0.0.1", port_number=port).terminate_run(run_id)
+    assert wait_run(stack, run_id) == "CANCELED"
+    last = wait_for(lambda: (h := history(stack, ep_id, run_id)) and h[-1].terminal and h[-1], 60, 0.5,
+                    "a terminal record")
+    assert last.phase == "error" and last.ratio < 1.0
+    records = history(stack, ep_id, run_id)
+    assert [r.seq for r in records] == list(range(1, len(records) + 1))
+
+
+@pytest.mark.slow
+def test_crashed_step_process_ends_with_an_error_record_from_the_failure_sensor(stack, cap13):
+    ep_id = "cap-s09e02"
+    body = httpx.post(f"{stack['api'].url}/jobs/detect_track", json={"ep_id": ep_id, "video": str(cap13)}).json()
+    run_id = body["run_id"]
+    wait_for(lambda: history(stack, ep_id, run_id), 180, 0.2, "the run's first progress record")
+    os.kill(step_pids(stack, run_id)["episode_analysis"], signal.SIGKILL)  # no chance to write its end
+    assert wait_run(stack, run_id) == "FAILURE"
+    last = wait_for(lambda: (h := history(stack, ep_id, run_id)) and h[-1].terminal and h[-1], 60, 0.5,
+                    "the failure sensor's terminal record")
+    assert last.phase == "error" and last.run_id == run_id
+    state = next(s for s in stack["instance"].all_instigator_state() if s.name == "episode_progress_on_failure")
+    assert stack["instance"].get_ticks(state.instigator_origin_id, state.selector_id), "the sensor never ran"
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("transport", ["sse", pytest.param("poll", marks=pytest.mark.slow)])
+def test_live_page_launches_a_run_shows_the_bar_moving_and_the_final_counts(stack, cap13, tmp_path, transport):
+    ep_id = {"sse": "cap-s03e01", "poll": "cap-s03e02"}[transport]
+    browser = Browser(tmp_path / "chromium-profile")
+    shots = Path(os.environ.get("SCREENTIME_SCREENSHOT_DIR", tmp_path))
+    try:
+        browser.open(stack["api"].url + ("/" if transport == "sse" else "/?transport=poll"))
+        browser.evaluate(f"""(() => {{
+            const f = document.getElementById('run-form');
+            f.ep_id.value = {json.dumps(ep_id)}; f.video.value = {json.dumps(str(cap13))}; f.fps.value = '10';
+            f.querySelector('button').click(); return true; }})()""")
+        card = f"document.querySelector('li.episode[data-ep=\"{ep_id}\"]')"
+        widths, shot = [], None
+        while True:
+            state = browser.wait_for(f"""(() => {{ const el = {card}; return el && el.dataset.run && {{
+                phase: el.dataset.phase, width: el.querySelector('.fill').style.width,
+                live: el.querySelector('.live').textContent }}; }})()""", 240, 0.1)
+            width = float(state["width"].rstrip("%") or 0)
+            if not widths or width != widths[-1]:
+                widths.append(width)
+            if shot is None and 30 <= width < 90:
+                shot = browser.screenshot(shots / f"live-page-{transport}-running.png")
+            if state["phase"] in ("done", "error"):
+                break
+        assert state["phase"] == "done" and state["live"] == {"sse": "live (SSE)", "poll": "polling"}[transport]
+        assert widths == sorted(widths) and widths[-1] == 100
+        assert len([w for w in widths if 0 < w < 100]) >= 3, widths  # the bar was seen moving
+        summary = browser.evaluate(f"""(() => {{ const el = {card};
+            const pairs = (sel) => Object.fromEntries([...el.querySelectorAll(sel + ' dt')].map(
+                (dt) => [dt.textContent, dt.nextElementSibling.textContent]));
+            return {{counts: pairs('.counts'), artifacts: pairs('.artifacts'),
+                     link: el.querySelector('.run-link').href, run: el.dataset.run,
+                     visible: !el.querySelector('.summary').hidden}}; }})()""")
+        browser.screenshot(shots / f"live-page-{transport}-done.png")
+        m = manifest(stack, ep_id)
+        assert summary["visible"] and summary["counts"]["detections"] == str(m["counts"]["detections"])
+        assert summary["counts"]["tracks"] == str(m["counts"]["tracks"])
+        assert summary["counts"]["crops saved"] == str(m["counts"]["crops_saved"])
+        assert summary["artifacts"] == m["artifacts"]
+        assert summary["link"] == f"{stack['dagster'].url}/runs/{m['run_id']}" and summary["run"] == m["run_id"]
+    finally:
+        browser.close()
