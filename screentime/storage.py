@@ -1,7 +1,9 @@
-"""The storage layer: one root for every artifact, a local directory or (later) an S3 prefix.
+"""The storage layer: one root for every artifact, a local directory or an S3 prefix
+(`screentime.s3`).
 
 Keys are relative, '/'-separated paths from `screentime.layout`. Every write is atomic: a reader
-sees the old object or the new one, never a torn file (temp file + rename locally).
+sees the old object or the new one, never a torn file (temp file + rename locally,
+one whole-object PUT on S3).
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ class Storage(ABC):
 
     def put_text(self, key: str, text: str, content_type: str | None = None) -> None:
         self.put_bytes(key, text.encode("utf-8"), content_type)
+
+    def put_file(self, key: str, path: str | os.PathLike[str], content_type: str | None = None) -> None:
+        """Store a local file under `key` (S3Storage streams it instead of reading it whole)."""
+        self.put_bytes(key, Path(path).read_bytes(), content_type)
 
     def get_text(self, key: str) -> str:
         return self.get_bytes(key).decode("utf-8")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3_fixtures import s3_client, s3_env, s3_server  # noqa: F401  (a real S3 server)
+
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SCREENTIME_TEST_MEDIA", REPO.parent / "shared" / "media"))
 
