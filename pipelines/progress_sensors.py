@@ -19,6 +19,7 @@ from screentime.resources.storage import StorageResource
 PARTITION_TAG = "dagster/partition"
 # Run status sensors are cheap (a query for new run events); a short interval ends streams fast.
 INTERVAL_S = 5
+CRASH = "ChildProcessCrashException"  # the multiprocess executor's word for a step process that died
 
 
 def close_episode_run(
@@ -48,8 +49,10 @@ def failure_reason(context: dg.RunFailureSensorContext) -> tuple[str, str]:
         error = event.step_failure_data.error
         while error is not None and error.cause is not None:
             error = error.cause
+        if error is not None and error.cls_name == CRASH:
+            return CRASH, "the step's process died (killed, or out of memory)"
         if error is not None:
-            return error.cls_name or "StepFailure", error.message.strip().splitlines()[0]
+            return error.cls_name or "StepFailure", (error.message.strip() or error.cls_name).splitlines()[0]
     return "RunFailure", context.failure_event.message or "the run failed"
 
 

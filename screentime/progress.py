@@ -114,4 +114,7 @@ class ProgressClock:
         return self._send(self._record("done", counts=counts, artifacts=artifacts))
 
     def error(self, exc: BaseException) -> ProgressRecord:
-        return self._send(self._record("error", error_type=type(exc).__name__, error=str(exc)[:2000]))
+        message = str(exc).strip()
+        if not message:  # e.g. Dagster's interrupt of a cancelled run carries no text
+            message = type(exc).__name__ if isinstance(exc, Exception) else "interrupted: the run was cancelled"
+        return self._send(self._record("error", error_type=type(exc).__name__, error=message[:2000]))

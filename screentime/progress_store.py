@@ -57,6 +57,10 @@ class ProgressStore:
                     updates["seq"] = previous.seq + 1
                 if record.ratio < previous.ratio:
                     updates["ratio"] = previous.ratio
+                if record.phase == "error":  # an error raised far from the frame loop knows less
+                    updates["frames_done"] = max(record.frames_done, previous.frames_done)
+                    updates["frames_total"] = max(record.frames_total, previous.frames_total)
+                    updates["device"] = previous.device or record.device
                 if updates:
                     record = record.model_copy(update=updates)
             line = record.model_dump_json()

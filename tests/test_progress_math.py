@@ -114,3 +114,11 @@ def test_close_run_replaces_an_older_end_but_not_a_newer_one(store):
     store.close_run(EP, "stale", "RunFailure", "ended before `later` finished",
                     ended_at=datetime.now(timezone.utc) - timedelta(hours=1))
     assert store.latest(EP) == later
+
+
+def test_an_error_record_keeps_the_runs_last_progress(store):
+    store.write(record("run1", 1, ratio=0.6))  # 50 of 100 frames on cpu
+    bare = ProgressRecord(ep_id=str(EP), run_id="run1", phase="error", device="auto", seq=1,
+                          error_type="DagsterExecutionInterruptedError", error="interrupted")
+    ended = store.write(bare)
+    assert (ended.seq, ended.ratio, ended.frames_done, ended.frames_total, ended.device) == (2, 0.6, 50, 100, "cpu")
