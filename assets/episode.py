@@ -6,6 +6,7 @@
 """
 
 import json
+from dataclasses import replace
 
 import dagster as dg
 import pyarrow as pa
@@ -21,7 +22,7 @@ from screentime.pipelines.loggers import progress_extra
 from screentime.pipelines.partitions import episode_partitions
 from screentime.progress import ProgressClock, ProgressRecord
 from screentime.resources.storage import StorageResource
-from screentime.sources import resolve_video
+from screentime.sources import local_video, resolve_video
 from screentime.video import probe_video
 
 GROUP = "episodes"
@@ -33,7 +34,8 @@ class EpisodeConfig(dg.Config, RunOptions):
 
     video: str = Field(
         default="",
-        description="Path of the episode video. Empty: <SCREENTIME_VIDEOS_DIR>/<show>/s<SS>e<EE>.mp4",
+        description="Path or s3:// URI of the episode video. Empty: "
+        "<SCREENTIME_VIDEOS_DIR>/<show>/s<SS>e<EE>.mp4 (that root may be s3://bucket/prefix too)",
     )
 
 
@@ -73,11 +75,14 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
     try:
         store = storage.get_storage()
         store.check_writable()
-        source = probe_video(resolve_video(ep, config.video))
-        analysis = analyze_episode(
-            ep, source, context.run_id, config.run_options(), store,
-            on_progress=emit, on_warning=context.log.warning,
-        )
+        location = resolve_video(ep, config.video)
+        with local_video(location) as path:  # an s3:// video is downloaded for the run
+            source = probe_video(path)
+            analysis = analyze_episode(
+                ep, source, context.run_id, config.run_options(), store,
+                on_progress=emit, on_warning=context.log.warning,
+            )
+        analysis.source = replace(analysis.source, path=location)  # the manifest names the original
     except BaseException as exc:  # interrupts too: a cancelled run ends its progress here
         ProgressClock(str(ep), context.run_id, config.device, 0, emit).error(exc)
         raise

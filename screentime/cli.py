@@ -63,11 +63,16 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
     """Validate, then materialise the episode through the Dagster job; return an exit code."""
     from screentime.devices import resolve_device
     from screentime.episode import parse_episode_id
+    from screentime.sources import is_s3_uri, require_s3_video
     from screentime.video import probe_video
 
     ep = parse_episode_id(ep_id)
-    video_path = Path(video).expanduser().resolve()
-    probe_video(video_path)
+    if is_s3_uri(video):
+        require_s3_video(video)  # the run downloads it; here we only check it is there
+        video_path = video
+    else:
+        video_path = Path(video).expanduser().resolve()
+        probe_video(video_path)
     resolve_device(options.device)
     if options.detector == "yolo" and not Path(options.detector_weights).expanduser().is_file():
         raise ScreentimeError(f"detector_weights not found: {options.detector_weights}")
@@ -131,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="Analyse one episode video through the Dagster job.")
-    run.add_argument("video", help="Path of the episode video.")
+    run.add_argument("video", help="Path or s3://bucket/key URI of the episode video.")
     run.add_argument("--ep-id", required=True, help="Episode id, e.g. the-office-s02e07.")
     run.add_argument("--quiet", action="store_true", help="Do not print progress lines.")
     _add_run_options(run)

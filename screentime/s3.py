@@ -100,13 +100,29 @@ def list_keys(client, bucket: str, prefix: str) -> list[str]:
 
 
 def download_file(client, bucket: str, key: str, target: Path) -> None:
-    """Fetch one object to a local file (a video to decode), with a clear error when it is missing."""
+    """Fetch one object to a local file (a video to decode); FileNotFoundError when it is missing."""
     try:
         client.download_file(bucket, key, str(target))
     except ClientError as exc:
         if _code(exc) in _NOT_FOUND:
             raise FileNotFoundError(f"s3://{bucket}/{key} does not exist") from None
         raise StorageError(f"download of s3://{bucket}/{key} failed: {_describe(exc)}") from None
+    except BotoCoreError as exc:
+        raise StorageError(f"download of s3://{bucket}/{key} failed: {exc}") from None
+
+
+def object_exists(client, uri: str) -> bool:
+    """Whether an `s3://bucket/key` object exists (a 404 is False; other errors raise StorageError)."""
+    bucket, key = parse_s3_uri(uri)
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if _code(exc) in _NOT_FOUND:
+            return False
+        raise StorageError(f"check of {uri} failed: {_describe(exc)}") from None
+    except BotoCoreError as exc:
+        raise StorageError(f"check of {uri} failed: {exc}") from None
 
 
 def _code(exc: ClientError) -> str:
