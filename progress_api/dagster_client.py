@@ -52,15 +52,6 @@ mutation Launch($params: ExecutionParams!) {
   }
 }"""
 
-_RUN_STATUS = """
-query RunStatus($runId: ID!) {
-  runOrError(runId: $runId) {
-    __typename
-    ... on Run { status }
-    ... on Error { message }
-  }
-}"""
-
 
 @dataclass(frozen=True)
 class JobLocation:
@@ -117,9 +108,3 @@ class DagsterClient:
             return launched["run"]["runId"]
         reasons = [e["message"] for e in launched.get("errors") or []] or [launched.get("message")]
         raise LaunchRejected(f"Dagster refused the run ({launched['__typename']}): {'; '.join(map(str, reasons))}")
-
-    async def run_status(self, run_id: str) -> str:
-        result = (await self._query(_RUN_STATUS, {"runId": run_id}))["runOrError"]
-        if result["__typename"] != "Run":
-            raise LaunchRejected(f"no Dagster run {run_id}: {result.get('message')}")
-        return result["status"]

@@ -47,11 +47,6 @@ class ProgressHub:
         self.poll_s = poll_s
         self._feeds: dict[tuple[EpisodeId, str], _Feed] = {}
 
-    @property
-    def readers(self) -> int:
-        """Polling tasks running now (one per followed, unfinished run)."""
-        return sum(1 for feed in self._feeds.values() if feed.task is not None and not feed.task.done())
-
     async def follow(self, ep: EpisodeId, run_id: str, after_seq: int = 0) -> AsyncIterator[ProgressRecord]:
         """The run's records with seq > after_seq as they are written, up to the terminal one."""
         key = (ep, run_id)
