@@ -23,9 +23,13 @@ from screentime.pipelines.partitions import episode_partitions
 from screentime.progress import ProgressClock, ProgressRecord
 from screentime.resources.storage import StorageResource
 from screentime.sources import local_video, resolve_video
+from screentime.versions import analysis_code_version
 from screentime.video import probe_video
 
 GROUP = "episodes"
+GPU_POOL = "gpu"
+# Detector + weights + tracker + settings: changing any marks every episode outdated in the UI.
+ANALYSIS_VERSION = analysis_code_version()
 MANIFEST_METADATA = b"screentime.manifest"
 
 
@@ -53,15 +57,20 @@ def _emitter(context: dg.OpExecutionContext, storage: StorageResource):
     name="episode_analysis",
     outs={
         "frames": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+                              code_version=ANALYSIS_VERSION,
                               description="Index of the analysed frames (+ JPEG paths when saved)."),
         "detections": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+                                  code_version=ANALYSIS_VERSION,
                                   description="Every face box with score, landmarks and track id."),
         "tracks": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+                              code_version=ANALYSIS_VERSION,
                               description="Face tracks: first/last frame, timestamps, boxes, mean score."),
         "crops": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+                             code_version=ANALYSIS_VERSION,
                              description="Face crops per track (JPEG paths)."),
     },
     partitions_def=episode_partitions,
+    pool=GPU_POOL,  # one analysis at a time per GPU slot (see screentime/dagster.yaml)
     check_specs=[
         dg.AssetCheckSpec("boxes_inside_frame", asset="detections",
                           description="Every box lies inside the frame and has a positive size."),

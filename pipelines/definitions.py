@@ -6,6 +6,8 @@ from screentime.assets import episode_analysis, manifests
 from screentime.pipelines.jobs import episode_job
 from screentime.pipelines.loggers import progress_logger
 from screentime.pipelines.progress_sensors import progress_sensors
+from screentime.pipelines.schedules import nightly_catch_up
+from screentime.pipelines.sensors import episode_discovery
 from screentime.resources import EpisodeTableIOManager, StorageResource
 
 
@@ -14,7 +16,8 @@ def build_defs(storage: StorageResource) -> dg.Definitions:
     return dg.Definitions(
         assets=[episode_analysis, manifests],
         jobs=[episode_job],
-        sensors=[*progress_sensors],
+        sensors=[*progress_sensors, episode_discovery],
+        schedules=[nightly_catch_up],
         loggers={"progress": progress_logger, "console": dg.colored_console_logger},
         resources={
             "storage": storage,

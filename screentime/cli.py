@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000, help="Port (default 8000).")
     api.add_argument("--quiet", action="store_true", help="Log warnings only.")
     api.set_defaults(func=_cmd_api)
+
+    from screentime.cli_seasons import add_season_commands
+
+    add_season_commands(sub)  # `add` and `backfill` (see README, Run a season)
     return parser
 
 

@@ -125,6 +125,11 @@ def _retinaface_info(backend: str) -> DetectorInfo:
     )
 
 
+def default_detector_info() -> DetectorInfo:
+    """The default detector's identity (name, version, weights checksum), without loading it."""
+    return _retinaface_info(backend="")
+
+
 class RetinaFaceOnnx(FaceDetector):
     """RetinaFace on the CPU through onnxruntime."""
 

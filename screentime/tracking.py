@@ -18,6 +18,11 @@ import yaml
 from screentime.detections import FaceBoxes
 
 
+def tracker_identity() -> dict:
+    """The tracker's name and version (its settings come from `load_tracker_settings`)."""
+    return {"name": "bytetrack", "version": f"ultralytics {version('ultralytics-opencv-headless')}"}
+
+
 def load_tracker_settings() -> dict:
     text = resources.files("screentime").joinpath("trackers/bytetrack.yaml").read_text()
     return yaml.safe_load(text)
@@ -66,11 +71,7 @@ class FaceTracker:
 
     @property
     def info(self) -> dict:
-        return {
-            "name": "bytetrack",
-            "version": f"ultralytics {version('ultralytics-opencv-headless')}",
-            "settings": self.settings,
-        }
+        return {**tracker_identity(), "settings": self.settings}
 
     def update(self, frame_index: int, timestamp_s: float, faces: FaceBoxes) -> np.ndarray:
         """Advance one analysed frame; return each detection's track id (-1 = none yet)."""

@@ -1,0 +1,89 @@
+"""The nightly catch-up: a run for every registered episode that is unprocessed or stale.
+
+Unprocessed: no manifest (never run, or its runs failed). Stale: its analysis assets were last
+materialised under another code version (another detector, weights or tracker; see
+`screentime.versions`), which the UI shows as outdated. Episodes with a run already queued or
+in progress are left alone, and the run key (episode + reason + night) asks once per night.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from screentime.episode import parse_episode_id
+from screentime.errors import InvalidEpisodeId
+from screentime.manifest import read_manifest
+from screentime.pipelines.jobs import EPISODE_JOB, episode_job
+from screentime.pipelines.partitions import EPISODES
+from screentime.pipelines.sensors import LAUNCHED_BY
+from screentime.resources.storage import StorageResource
+from screentime.versions import analysis_code_version, catch_up_reason
+
+CATCH_UP_SCHEDULE = "nightly_catch_up"
+NIGHTLY_CRON = "0 3 * * *"
+PARTITION_TAG = "dagster/partition"
+REASON_TAG = "screentime/reason"
+# The asset whose code version stands for the analysis (all four outputs share one version).
+VERSIONED_ASSET = dg.AssetKey("detections")
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def recorded_code_version(instance: dg.DagsterInstance, ep_id: str) -> str | None:
+    """The code version the episode's analysis was last materialised with on this instance."""
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=VERSIONED_ASSET, asset_partitions=[ep_id]), limit=1
+    )
+    if not result.records:
+        return None
+    return result.records[0].asset_materialization.tags.get("dagster/code_version")
+
+
+def episodes_in_flight(instance: dg.DagsterInstance) -> set[str]:
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=EPISODE_JOB, statuses=ACTIVE))
+    return {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}
+
+
+def catch_up_requests(
+    instance: dg.DagsterInstance, storage: StorageResource, night: str, log
+) -> list[dg.RunRequest]:
+    current = analysis_code_version()
+    store = storage.get_storage()
+    busy = episodes_in_flight(instance)
+    requests = []
+    for key in instance.get_dynamic_partitions(EPISODES):
+        try:
+            ep = parse_episode_id(key)
+        except InvalidEpisodeId as exc:  # a partition added by hand in the UI
+            log.warning(f"skipped partition {key!r}: {exc}")
+            continue
+        if key in busy:
+            continue
+        has_manifest = read_manifest(store, ep) is not None
+        reason = catch_up_reason(has_manifest, recorded_code_version(instance, key), current)
+        if reason:
+            requests.append(dg.RunRequest(
+                partition_key=key, run_key=f"{key}:{reason}:{night}",
+                tags={LAUNCHED_BY: "schedule", REASON_TAG: reason},
+            ))
+    return requests
+
+
+@dg.schedule(
+    name=CATCH_UP_SCHEDULE,
+    job=episode_job,
+    cron_schedule=NIGHTLY_CRON,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every night at 03:00: a run for each unprocessed or stale (outdated) episode.",
+)
+def nightly_catch_up(context: dg.ScheduleEvaluationContext, storage: StorageResource):
+    night = (context.scheduled_execution_time or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
+    requests = catch_up_requests(context.instance, storage, night, context.log)
+    if not requests:
+        return dg.SkipReason("every registered episode is processed and current")
+    context.log.info(f"requesting {len(requests)} run(s): {', '.join(r.partition_key for r in requests)}")
+    return requests

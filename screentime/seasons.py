@@ -1,0 +1,69 @@
+"""Seasons as a selection over episode ids: "season 2 of the-office", "seasons 1-3".
+
+Partition keys stay episode ids; a season is the set of keys `<show>-s<SS>e*`. The same
+selection gives the CLI its keys and the UI's backfill dialog the text to type (`wildcards`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from screentime.episode import EpisodeId, parse_episode_id
+from screentime.errors import InvalidEpisodeId, InvalidOption
+
+_SEASONS = re.compile(r"\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*")
+
+
+def parse_seasons(text: str) -> tuple[int, ...]:
+    """`2` -> (2,); `1-3` -> (1, 2, 3); `1-3,5` -> (1, 2, 3, 5)."""
+    cleaned = (text or "").replace(" ", "")
+    if not _SEASONS.fullmatch(cleaned):
+        raise InvalidOption(f"invalid seasons {text!r}: use a number (2), a range (1-3) or a list (1-3,5)")
+    seasons: set[int] = set()
+    for part in cleaned.split(","):
+        first, _, last = part.partition("-")
+        low, high = int(first), int(last or first)
+        if low > high:
+            raise InvalidOption(f"invalid season range {part!r}: the first season comes first (1-3)")
+        seasons.update(range(low, high + 1))
+    return tuple(sorted(seasons))
+
+
+@dataclass(frozen=True)
+class SeasonSelection:
+    show: str
+    seasons: tuple[int, ...] = ()  # empty: every season of the show
+
+    def __post_init__(self) -> None:
+        EpisodeId(self.show, 0, 0)  # the episode id's own check of the show slug
+
+    def matches(self, ep: EpisodeId) -> bool:
+        return ep.show == self.show and (not self.seasons or ep.season in self.seasons)
+
+    def select(self, keys: Iterable[str]) -> list[str]:
+        """The episode ids among `keys` in this selection, sorted; keys that are not ids are skipped."""
+        chosen = []
+        for key in keys:
+            try:
+                ep = parse_episode_id(key)
+            except InvalidEpisodeId:
+                continue
+            if self.matches(ep):
+                chosen.append(ep)
+        return [str(ep) for ep in sorted(chosen)]
+
+    def wildcards(self, keys: Iterable[str] = ()) -> str:
+        """What to type in the UI's partition selection: `the-office-s01e*, the-office-s02e*`.
+
+        With no seasons given, the seasons come from `keys` (a bare `the-office-s*` would also
+        match a show named `the-office-spin-off`).
+        """
+        seasons = self.seasons or sorted({parse_episode_id(key).season for key in self.select(keys)})
+        return ", ".join(f"{self.show}-s{season:02d}e*" for season in seasons)
+
+    def __str__(self) -> str:
+        if not self.seasons:
+            return f"{self.show}, every season"
+        return f"{self.show}, season{'s' if len(self.seasons) > 1 else ''} {', '.join(map(str, self.seasons))}"
