@@ -1,0 +1,125 @@
+"""A season backfilled end to end through `screentime backfill` (a real Dagster job backfill).
+
+The instance is a real on-disk one whose run launcher executes each run synchronously, so the
+backfill has finished when the command returns: no daemon is needed, everything else is what
+`make ui` users get (the job's partitioned config, one run per episode, the backfill record).
+"""
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from screentime import versions
+from screentime.errors import InvalidOption
+from screentime.pipelines.partitions import EPISODES
+from screentime.pipelines.schedules import catch_up_requests, recorded_code_version
+from screentime.resources import StorageResource
+from screentime.seasons import SeasonSelection, parse_seasons
+
+SYNCHRONOUS_INSTANCE = """
+telemetry: {enabled: false}
+run_coordinator: {module: dagster._core.run_coordinator, class: DefaultRunCoordinator}
+run_launcher: {module: dagster._core.launcher.sync_in_memory_run_launcher, class: SyncInMemoryRunLauncher}
+"""
+MANIFEST = "artifacts/manifests/show/s01/{}/manifest.json"
+
+
+def screentime(*args, env):
+    exe = os.path.join(os.path.dirname(sys.executable), "screentime")
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory, carphone, truncated_video):
+    """Season 1 of `show`: e01 a real episode, e02 a corrupt file; s02e01 lies beside them."""
+    root = tmp_path_factory.mktemp("season")
+    (root / "home").mkdir()
+    (root / "home" / "dagster.yaml").write_text(SYNCHRONOUS_INSTANCE)
+    videos = root / "videos" / "show"
+    videos.mkdir(parents=True)
+    shutil.copy(carphone, videos / "s01e01.mp4")
+    shutil.copy(truncated_video, videos / "s01e02.mp4")
+    shutil.copy(carphone, videos / "s02e01.mp4")
+    env = {**os.environ, "DAGSTER_HOME": str(root / "home"), "SCREENTIME_DATA_DIR": str(root / "data"),
+           "SCREENTIME_VIDEOS_DIR": str(root / "videos"), "STORAGE_BACKEND": "local"}
+    done = screentime("backfill", "show", "--season", "1", env=env)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+        with dg.DagsterInstance.get() as instance:
+            yield root, env, done, instance
+
+
+def test_a_season_backfill_runs_each_episode_and_the_corrupt_one_fails_alone(season):
+    root, _, done, instance = season
+    assert done.returncode == 0, done.stderr
+    backfill_id = done.stdout.strip()
+    assert "show, season 1: 2 episode(s): show-s01e01, show-s01e02" in done.stderr
+    assert "type: show-s01e*" in done.stderr
+
+    backfill = instance.get_backfill(backfill_id)
+    assert backfill is not None and sorted(backfill.partition_names) == ["show-s01e01", "show-s01e02"]
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+    status = {run.tags["dagster/partition"]: run.status for run in runs}
+    assert status == {"show-s01e01": dg.DagsterRunStatus.SUCCESS, "show-s01e02": dg.DagsterRunStatus.FAILURE}
+    assert all(run.run_config["loggers"]["progress"] for run in runs)  # the job's partitioned config
+
+    assert (root / "data" / MANIFEST.format("e01")).is_file()
+    assert not (root / "data" / MANIFEST.format("e02")).exists()
+    assert not (root / "data/artifacts/manifests/show/s02").exists()  # season 2 was not selected
+    assert sorted(instance.get_dynamic_partitions(EPISODES)) == ["show-s01e01", "show-s01e02"]
+
+
+def test_the_nightly_schedule_asks_for_the_failed_episode_then_for_outdated_ones(season, monkeypatch):
+    root, _, _, instance = season
+    storage = StorageResource(backend="local", data_dir=str(root / "data"))
+    log = logging.getLogger("test")
+    assert recorded_code_version(instance, "show-s01e01") == versions.analysis_code_version()
+    requests = catch_up_requests(instance, storage, "2026-01-01", log)
+    assert [(r.partition_key, r.tags["screentime/reason"]) for r in requests] == [("show-s01e02", "unprocessed")]
+    assert requests[0].run_key == "show-s01e02:unprocessed:2026-01-01"
+
+    # A detector, weights or tracker change is a new code version: e01's outputs are outdated.
+    monkeypatch.setattr(versions, "ANALYSIS_REVISION", versions.ANALYSIS_REVISION + 1)
+    versions.analysis_code_version.cache_clear()
+    try:
+        requests = catch_up_requests(instance, storage, "2026-01-02", log)
+    finally:
+        monkeypatch.undo()
+        versions.analysis_code_version.cache_clear()
+    assert {(r.partition_key, r.tags["screentime/reason"]) for r in requests} == {
+        ("show-s01e01", "stale"), ("show-s01e02", "unprocessed")}
+
+
+@pytest.mark.slow
+def test_the_failed_episode_is_retried_alone(season, carphone):
+    root, env, _, instance = season
+    shutil.copy(carphone, root / "videos" / "show" / "s01e02.mp4")  # the corrupt file, replaced
+    done = screentime("backfill", "show", "--season", "1", "--missing", env=env)
+    assert done.returncode == 0, done.stderr
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": done.stdout.strip()}))
+    assert [(run.tags["dagster/partition"], run.status) for run in runs] == [
+        ("show-s01e02", dg.DagsterRunStatus.SUCCESS)]
+    assert (root / "data" / MANIFEST.format("e02")).is_file()
+
+
+def test_an_empty_selection_and_bad_seasons_are_one_line_errors(season):
+    _, env, _, _ = season
+    done = screentime("backfill", "show", "--seasons", "7-9", env=env)
+    assert done.returncode == 2 and "error: no episodes of show, seasons 7, 8, 9" in done.stderr
+    done = screentime("backfill", "Show", "--season", "1", env=env)
+    assert done.returncode == 2 and "invalid show slug" in done.stderr
+
+
+def test_season_selection():
+    assert parse_seasons("2") == (2,) and parse_seasons("1-3,5") == (1, 2, 3, 5)
+    for bad in ("", "3-1", "two", "1-"):
+        with pytest.raises(InvalidOption):
+            parse_seasons(bad)
+    keys = ["the-office-s01e02", "the-office-s02e01", "the-office-spin-off-s01e01", "the-office-s10e01", "x"]
+    assert SeasonSelection("the-office", (1, 10)).select(keys) == ["the-office-s01e02", "the-office-s10e01"]
+    assert SeasonSelection("the-office").wildcards(keys) == "the-office-s01e*, the-office-s02e*, the-office-s10e*"
