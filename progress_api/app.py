@@ -5,12 +5,17 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from screentime.progress_api import episodes, jobs, page
+from screentime.progress_api import episodes, health, jobs, page
 from screentime.progress_api.dagster_client import DagsterClient
 from screentime.progress_api.hub import ProgressHub
+from screentime.progress_api.limits import StreamSlots
+from screentime.progress_api.models import FieldError, ValidationErrorResponse
 from screentime.progress_api.settings import ApiSettings
 from screentime.progress_store import ProgressStore
 
@@ -28,11 +33,43 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             app.state.dagster = DagsterClient(settings.dagster_url, http)
             yield
 
-    app = FastAPI(title="Screentime progress", description=DESCRIPTION, version="1", lifespan=lifespan)
+    app = FastAPI(title="Screentime progress", description=DESCRIPTION, version="1", lifespan=lifespan,
+                  max_body_size=settings.max_body_bytes)
     app.state.settings = settings
     app.state.hub = ProgressHub(ProgressStore(settings.storage.open()), settings.poll_s)
+    app.state.stream_slots = StreamSlots(settings.max_streams_per_client)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    if settings.cors_origins:  # off unless origins are named: browsers then refuse other sites' pages
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=[episodes.RUN_ID_HEADER],
+        )
     app.include_router(episodes.router)
     app.include_router(jobs.router)
+    app.include_router(health.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=str(page.STATIC)), name="static")
     return app
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one line naming every problem (as the CLI prints it), and the same per field.
+
+    The input is never echoed back: it may be 10 kB long, or a token pasted in the wrong field.
+    """
+    errors = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ())) or ["request"]
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        if err.get("type") == "json_invalid":  # loc is ("body", <offset>)
+            loc, msg = loc[:1], f"not valid JSON ({err.get('ctx', {}).get('error', 'unreadable')})"
+        errors.append(FieldError(loc=loc, msg=msg))
+    detail = "; ".join(f"{_where(e.loc)}: {e.msg}" for e in errors) or "invalid request"
+    body = ValidationErrorResponse(detail=detail, errors=errors)
+    return JSONResponse(body.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def _where(loc: list[str | int]) -> str:
+    """("body", "fps") -> "fps"; ("body",) -> "request body"."""
+    return ".".join(map(str, loc[1:])) if len(loc) > 1 else f"request {loc[0]}"

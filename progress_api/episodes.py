@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from screentime.episode import EpisodeId, parse_episode_id
@@ -13,13 +13,21 @@ from screentime.errors import InvalidEpisodeId
 from screentime.layout import ARTIFACTS, validate_run_id
 from screentime.progress import ProgressRecord
 from screentime.progress_api.hub import ProgressHub
-from screentime.progress_api.models import EpisodeList, EpisodeSummary, ErrorResponse
+from screentime.progress_api.limits import stream_slot
+from screentime.progress_api.models import (
+    EPISODE_ID_EXAMPLE, EPISODE_ID_PATTERN, EpisodeList, EpisodeSummary, ErrorResponse, ValidationErrorResponse,
+)
 from screentime.progress_api.settings import ApiSettings, get_settings
 from screentime.progress_store import ProgressStore
 
 router = APIRouter(prefix="/episodes", tags=["episodes"])
 RUN_ID_HEADER = "X-Screentime-Run-Id"
 _PROGRESS_FILES = ("progress.json", "manifest.json")
+# A client that stops reading (its socket full) is dropped after this long, freeing its stream.
+SEND_TIMEOUT_S = 30.0
+# `{ep_id:path}` takes a '/' too (an encoded %2F arrives decoded), so such an id reaches the
+# parser and is refused with its message instead of falling through to a bare 404.
+EPISODE_PATH = "/{ep_id:path}"
 
 
 def get_hub(request: Request) -> ProgressHub:
@@ -30,7 +38,10 @@ def get_store(hub: ProgressHub = Depends(get_hub)) -> ProgressStore:
     return hub.store
 
 
-def episode(ep_id: str) -> EpisodeId:
+def episode(
+    ep_id: str = Path(description="Episode id, e.g. the-office-s02e07",
+                      json_schema_extra={"pattern": EPISODE_ID_PATTERN}, examples=[EPISODE_ID_EXAMPLE]),
+) -> EpisodeId:
     """The path's episode id, through the one parser (422 with its message when invalid)."""
     try:
         return parse_episode_id(ep_id)
@@ -66,8 +77,8 @@ def list_episodes(store: ProgressStore = Depends(get_store)) -> EpisodeList:
 
 
 @router.get(
-    "/{ep_id}/progress", response_model=ProgressRecord, summary="The episode's latest progress record",
-    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+    f"{EPISODE_PATH}/progress", response_model=ProgressRecord, summary="The episode's latest progress record",
+    responses={404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}},
 )
 def get_progress(ep: EpisodeId = Depends(episode), store: ProgressStore = Depends(get_store)) -> ProgressRecord:
     record = store.latest(ep)
@@ -105,18 +116,20 @@ async def event_stream(
         return Response(status_code=status.HTTP_204_NO_CONTENT, headers={RUN_ID_HEADER: run_id})
     return EventSourceResponse(
         _events(hub.follow(ep, run_id, after)), ping=settings.heartbeat_s, headers={RUN_ID_HEADER: run_id},
+        send_timeout=SEND_TIMEOUT_S,
     )
 
 
 @router.get(
-    "/{ep_id}/events", summary="The episode's progress as Server-Sent Events",
+    f"{EPISODE_PATH}/events", summary="The episode's progress as Server-Sent Events",
     response_class=EventSourceResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description":
               "`event: progress|done|error`, `id: <seq>`, `data: <progress record JSON>`; "
               "heartbeat comments while idle; the stream closes after `done` or `error`."},
         204: {"description": "Last-Event-ID is already the run's terminal event: nothing more to send."},
-        404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+        404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse},
+        429: {"model": ErrorResponse, "description": "The client already holds its limit of open streams"},
     },
 )
 async def get_events(
@@ -126,6 +139,7 @@ async def get_events(
     last_event_id: str | None = Header(None, description="Resume after this seq (sent by EventSource)"),
     hub: ProgressHub = Depends(get_hub),
     settings: ApiSettings = Depends(get_settings),
+    _slot: None = Depends(stream_slot),
 ) -> Response:
     after = _after(last_event_id)
     if run_id is None:

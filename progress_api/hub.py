@@ -47,6 +47,11 @@ class ProgressHub:
         self.poll_s = poll_s
         self._feeds: dict[tuple[EpisodeId, str], _Feed] = {}
 
+    @property
+    def followed_runs(self) -> int:
+        """Runs with at least one follower (each has one reading task)."""
+        return len(self._feeds)
+
     async def follow(self, ep: EpisodeId, run_id: str, after_seq: int = 0) -> AsyncIterator[ProgressRecord]:
         """The run's records with seq > after_seq as they are written, up to the terminal one."""
         key = (ep, run_id)

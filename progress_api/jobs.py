@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 
 from screentime.episode import parse_episode_id
+from screentime.errors import InvalidOption, ScreentimeError, VideoError
+from screentime.inputs import check_run_inputs
 from screentime.progress_api.dagster_client import DagsterClient, DagsterUnavailable, LaunchRejected
 from screentime.progress_api.episodes import RUN_ID_HEADER, event_stream, get_hub
 from screentime.progress_api.hub import ProgressHub
-from screentime.progress_api.models import ErrorResponse, LaunchRequest, LaunchResponse
+from screentime.progress_api.limits import EVENT_STREAM, stream_slot_if_asked
+from screentime.progress_api.models import ErrorResponse, LaunchRequest, LaunchResponse, ValidationErrorResponse
 from screentime.progress_api.settings import ApiSettings, get_settings, require_token
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-EVENT_STREAM = "text/event-stream"
 
 
 def get_dagster(request: Request) -> DagsterClient:
@@ -28,8 +32,12 @@ def get_dagster(request: Request) -> DagsterClient:
               f"With `Accept: {EVENT_STREAM}`: the run's progress events until done or error "
               f"(the run id is in the `{RUN_ID_HEADER}` header)."},
         400: {"model": ErrorResponse, "description": "Dagster refused the run"},
-        401: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-        502: {"model": ErrorResponse, "description": "The Dagster webserver cannot be reached"},
+        401: {"model": ErrorResponse},
+        413: {"description": "The body is over SCREENTIME_API_MAX_BODY_BYTES (64 KiB by default)"},
+        422: {"model": ValidationErrorResponse, "description":
+              "An invalid episode id or option, or a video that is missing or not readable: nothing was launched"},
+        429: {"model": ErrorResponse, "description": "Streaming asked for, but the client holds its limit of streams"},
+        502: {"model": ErrorResponse, "description": "The Dagster webserver (or the videos' S3) cannot be reached"},
     },
 )
 async def detect_track(
@@ -40,10 +48,18 @@ async def detect_track(
     dagster: DagsterClient = Depends(get_dagster),
     hub: ProgressHub = Depends(get_hub),
     settings: ApiSettings = Depends(get_settings),
+    _slot: None = Depends(stream_slot_if_asked),
 ):
     ep = parse_episode_id(launch.ep_id)
+    options = launch.run_options()
+    try:  # before Dagster hears of it: a bad input adds no partition and launches nothing
+        video = await asyncio.to_thread(check_run_inputs, ep, launch.video, options)
+    except (VideoError, InvalidOption) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except ScreentimeError as exc:  # e.g. the videos' S3 endpoint cannot be reached
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
     try:
-        run_id = await dagster.launch_episode(ep, launch.run_options(), launch.video)
+        run_id = await dagster.launch_episode(ep, options, video)
     except DagsterUnavailable as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
     except LaunchRejected as exc:

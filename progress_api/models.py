@@ -25,10 +25,17 @@ class EpisodeList(BaseModel):
     episodes: list[EpisodeSummary]
 
 
+# The episode-id grammar, as a JSON Schema pattern for the OpenAPI document. `parse_episode_id`
+# stays the validator: it also refuses non-canonical ids (s001e01) and says why.
+EPISODE_ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*-s[0-9]{2,4}e[0-9]{2,4}$"
+EPISODE_ID_EXAMPLE = "the-office-s02e07"
+
+
 class LaunchRequest(RunOptions):
     """An episode and its run options (the same names as the CLI flags and the launchpad)."""
 
-    ep_id: str = Field(description="Episode id, e.g. the-office-s02e07")
+    ep_id: str = Field(description="Episode id, e.g. the-office-s02e07",
+                       json_schema_extra={"pattern": EPISODE_ID_PATTERN, "examples": [EPISODE_ID_EXAMPLE]})
     video: str = Field(
         default="", description="Episode video as the Dagster run sees it; empty: "
         "<SCREENTIME_VIDEOS_DIR>/<show>/s<SS>e<EE>.mp4",
@@ -49,4 +56,22 @@ class LaunchResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    detail: str
+    detail: str = Field(description="What was wrong, in one line")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where: the request part, then the field")
+    msg: str
+
+
+class ValidationErrorResponse(ErrorResponse):
+    """A request that failed validation: one line naming every problem, and the same per field."""
+
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str
+    open_streams: int = Field(description="Event streams being served now")
+    followed_runs: int = Field(description="Runs being read for their followers (one reader each)")
+    tasks: int = Field(description="asyncio tasks in the server process")

@@ -22,6 +22,14 @@ class ApiSettings(BaseModel):
     api_token: str = Field("", description="When set, POST routes need `Authorization: Bearer <token>`")
     poll_s: float = Field(0.25, gt=0, le=10, description="How often a followed episode's progress is read")
     heartbeat_s: float = Field(15.0, gt=0, le=300, description="Seconds between SSE heartbeat comments")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins (scheme://host[:port]) whose pages may call the API; "
+        "none by default (CORS off)",
+    )
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024,
+                                description="Largest request body accepted; larger ones get 413")
+    max_streams_per_client: int = Field(32, ge=1, le=10_000,
+                                        description="Event streams one client address may hold open; more get 429")
 
     @field_validator("dagster_url", "dagster_ui_url")
     @classmethod
@@ -30,6 +38,16 @@ class ApiSettings(BaseModel):
         if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
             raise ValueError(f"{value!r} is not an http(s) URL, e.g. {DEFAULT_DAGSTER_URL}")
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or origin != f"{parts.scheme}://{parts.netloc}":
+                raise ValueError(f"{origin!r} is not an origin: use scheme://host[:port], e.g. https://ops.example.com "
+                                 "(no path, no trailing slash, no '*')")
+        return origins
 
     @property
     def ui_url(self) -> str:
@@ -45,9 +63,13 @@ class ApiSettings(BaseModel):
             ("api_token", "SCREENTIME_API_TOKEN"),
             ("poll_s", "SCREENTIME_API_POLL_S"),
             ("heartbeat_s", "SCREENTIME_API_HEARTBEAT_S"),
+            ("max_body_bytes", "SCREENTIME_API_MAX_BODY_BYTES"),
+            ("max_streams_per_client", "SCREENTIME_API_MAX_STREAMS_PER_CLIENT"),
         ):
             if env.get(name):
                 values[field] = env[name]
+        if env.get("SCREENTIME_API_CORS_ORIGINS"):
+            values["cors_origins"] = [o.strip() for o in env["SCREENTIME_API_CORS_ORIGINS"].split(",") if o.strip()]
         return cls(**values)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -63,19 +62,11 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
     """Validate, then materialise the episode through the Dagster job; return an exit code."""
     from screentime.devices import resolve_device
     from screentime.episode import parse_episode_id
-    from screentime.sources import is_s3_uri, require_s3_video
-    from screentime.video import probe_video
+    from screentime.inputs import check_run_inputs
 
     ep = parse_episode_id(ep_id)
-    if is_s3_uri(video):
-        require_s3_video(video)  # the run downloads it; here we only check it is there
-        video_path = video
-    else:
-        video_path = Path(video).expanduser().resolve()
-        probe_video(video_path)
+    video_path = check_run_inputs(ep, video, options)  # the same checks as the progress API's
     resolve_device(options.device)
-    if options.detector == "yolo" and not Path(options.detector_weights).expanduser().is_file():
-        raise ScreentimeError(f"detector_weights not found: {options.detector_weights}")
 
     import dagster as dg
 

@@ -73,7 +73,7 @@ def test_routes_reject_invalid_ids_and_unknown_episodes(api):
 def test_docs_describe_every_route_with_its_models(api):
     spec = httpx.get(f"{api.url}/openapi.json").json()
     assert set(spec["paths"]) == {"/", "/episodes", "/episodes/{ep_id}/progress", "/episodes/{ep_id}/events",
-                                  "/jobs/detect_track"}
+                                  "/jobs/detect_track", "/healthz"}
     assert {"ProgressRecord", "EpisodeList", "LaunchRequest", "LaunchResponse"} <= set(spec["components"]["schemas"])
     launch = spec["components"]["schemas"]["LaunchRequest"]["properties"]
     assert {"ep_id", "video", "fps", "save_frames", "save_crops", "jpeg_quality", "device"} <= set(launch)
@@ -175,16 +175,16 @@ def test_a_run_not_started_yet_is_waited_for_with_heartbeats(api):
     assert comments == 2  # ": ping" every 0.5 s here (15 s by default) keeps proxies from closing it
 
 
-def test_launch_route_validates_checks_the_token_and_reports_dagster_down(api, tmp_path):
+def test_launch_route_validates_checks_the_token_and_reports_dagster_down(api, tmp_path, carphone):
     bad = httpx.post(f"{api.url}/jobs/detect_track", json={"ep_id": "Bad Id", "fps": -1})
-    assert bad.status_code == 422 and {d["loc"][-1] for d in bad.json()["detail"]} == {"ep_id", "fps"}
-    down = httpx.post(f"{api.url}/jobs/detect_track", json={"ep_id": "carphone-s01e01"})
+    assert bad.status_code == 422 and {e["loc"][-1] for e in bad.json()["errors"]} == {"ep_id", "fps"}
+    down = httpx.post(f"{api.url}/jobs/detect_track", json={"ep_id": "carphone-s01e01", "video": str(carphone)})
     assert down.status_code == 502 and "cannot reach the Dagster webserver" in down.json()["detail"]
 
     settings = ApiSettings(storage=StorageSettings(data_dir=str(tmp_path)), api_token="s3cret",
                            dagster_url=f"http://127.0.0.1:{free_port()}")
     with TestClient(create_app(settings)) as client:
-        body = {"ep_id": "carphone-s01e01"}
+        body = {"ep_id": "carphone-s01e01", "video": str(carphone)}
         assert client.post("/jobs/detect_track", json=body).status_code == 401
         wrong = client.post("/jobs/detect_track", json=body, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
