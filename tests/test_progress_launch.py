@@ -138,6 +138,21 @@ def test_api_launch_route_answers_with_the_run_and_its_urls(stack, carphone):
     assert httpx.get(body["dagster_run_url"]).status_code == 200
 
 
+def test_api_refuses_bad_launches_before_dagster_adds_a_partition_or_a_run(stack, carphone, truncated_video, tmp_path):
+    ep_id = "refused-s01e01"
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    partitions = set(stack["instance"].get_dynamic_partitions(EPISODES))
+    for fields in ({"video": str(tmp_path / "missing.mp4")}, {"video": str(text)}, {"video": str(truncated_video)},
+                   {"fps": -1}, {"jpeg_quality": 101}, {"device": "tpu"}, {"ep_id": "../refused-s01e01"}):
+        response = httpx.post(f"{stack['api'].url}/jobs/detect_track",
+                              json={"ep_id": ep_id, "video": str(carphone), **fields}, timeout=30)
+        assert response.status_code == 422, (fields, response.text)
+    assert set(stack["instance"].get_dynamic_partitions(EPISODES)) == partitions
+    assert not stack["instance"].get_runs(dg.RunsFilter(tags={"dagster/partition": ep_id}))
+    assert not (stack["data"] / "artifacts/manifests/refused").exists()
+
+
 def test_cancelled_run_ends_with_an_error_record(stack, cap13):
     ep_id = "cap-s09e01"
     body = httpx.post(f"{stack['api'].url}/jobs/detect_track", json={"ep_id": ep_id, "video": str(cap13)}).json()
