@@ -94,7 +94,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                  f"or found under {videos_root()}")
             return EXIT_INVALID
         _say(f"{selection}: {len(keys)} episode(s): {', '.join(keys)}")
-        _say(f"(in the UI's backfill dialog, type: {selection.wildcards(keys)})")
+        filters = " / ".join(f"'{text}'" for text in selection.ui_filters(keys))
+        _say(f"(in the UI: Materialize all... > Custom > filter {filters} > Select all)")
         if args.dry_run:
             return 0
         tags = {"screentime/launched_by": "cli", "screentime/show": selection.show,

@@ -1,7 +1,7 @@
 """Seasons as a selection over episode ids: "season 2 of the-office", "seasons 1-3".
 
-Partition keys stay episode ids; a season is the set of keys `<show>-s<SS>e*`. The same
-selection gives the CLI its keys and the UI's backfill dialog the text to type (`wildcards`).
+Partition keys stay episode ids; a season is the set of keys starting `<show>-s<SS>e`. The same
+selection gives the CLI its keys and the UI's backfill dialog the filter to type (`ui_filters`).
 """
 
 from __future__ import annotations
@@ -54,14 +54,12 @@ class SeasonSelection:
                 chosen.append(ep)
         return [str(ep) for ep in sorted(chosen)]
 
-    def wildcards(self, keys: Iterable[str] = ()) -> str:
-        """What to type in the UI's partition selection: `the-office-s01e*, the-office-s02e*`.
-
-        With no seasons given, the seasons come from `keys` (a bare `the-office-s*` would also
-        match a show named `the-office-spin-off`).
+    def ui_filters(self, keys: Iterable[str] = ()) -> list[str]:
+        """What to type in the UI backfill dialog's partition filter, one season at a time:
+        `the-office-s02e` (then "Select all"). With no seasons given, the seasons come from `keys`.
         """
         seasons = self.seasons or sorted({parse_episode_id(key).season for key in self.select(keys)})
-        return ", ".join(f"{self.show}-s{season:02d}e*" for season in seasons)
+        return [f"{self.show}-s{season:02d}e" for season in seasons]
 
     def __str__(self) -> str:
         if not self.seasons:

@@ -59,7 +59,7 @@ def test_a_season_backfill_runs_each_episode_and_the_corrupt_one_fails_alone(sea
     assert done.returncode == 0, done.stderr
     backfill_id = done.stdout.strip()
     assert "show, season 1: 2 episode(s): show-s01e01, show-s01e02" in done.stderr
-    assert "type: show-s01e*" in done.stderr
+    assert "filter 'show-s01e' > Select all" in done.stderr
 
     backfill = instance.get_backfill(backfill_id)
     assert backfill is not None and sorted(backfill.partition_names) == ["show-s01e01", "show-s01e02"]
@@ -122,4 +122,4 @@ def test_season_selection():
             parse_seasons(bad)
     keys = ["the-office-s01e02", "the-office-s02e01", "the-office-spin-off-s01e01", "the-office-s10e01", "x"]
     assert SeasonSelection("the-office", (1, 10)).select(keys) == ["the-office-s01e02", "the-office-s10e01"]
-    assert SeasonSelection("the-office").wildcards(keys) == "the-office-s01e*, the-office-s02e*, the-office-s10e*"
+    assert SeasonSelection("the-office").ui_filters(keys) == ["the-office-s01e", "the-office-s02e", "the-office-s10e"]
