@@ -11,6 +11,8 @@ from screentime.discovery import scan_paths, scan_videos
 from screentime.pipelines.partitions import EPISODES
 from screentime.pipelines.sensors import episode_discovery
 from screentime.resources import StorageResource
+from screentime.sync import sync_tree
+from tests.s3_fixtures import TEST_BUCKET
 
 SEASONS = ["the-office/s01e01.mp4", "the-office/s01e02.mp4", "the-office/s02e01.mkv"]
 
@@ -25,12 +27,10 @@ def videos(tmp_path, carphone, monkeypatch):
     return root
 
 
-def tick(instance, data_dir, cursor=None):
+def tick(instance, data_dir, cursor=None, storage=None):
     """One sensor evaluation, then what the daemon does with it: add the requested partitions."""
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor,
-        resources={"storage": StorageResource(backend="local", data_dir=str(data_dir))},
-    )
+    storage = storage or StorageResource(backend="local", data_dir=str(data_dir))
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage})
     result = episode_discovery(context)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -109,3 +109,23 @@ def test_scan_paths_takes_files_show_folders_and_roots(videos):
     assert [str(v.ep) for v in scan.episodes] == ["the-office-s01e01", "the-office-s01e02", "the-office-s02e01"]
     assert [r.reason for r in scan.rejected] == ["no such file or folder"]
     assert [str(v.ep) for v in scan_paths([str(videos)]).episodes] == [str(v.ep) for v in scan.episodes]
+
+
+def test_an_s3_videos_root_is_scanned_like_a_folder(s3_env, tmp_path, carphone, instance, monkeypatch):
+    upload = tmp_path / "upload"
+    for name in [*SEASONS, "the-office/s1e3.mp4"]:
+        (upload / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(carphone, upload / name)
+    sync_tree(upload, s3_env.open(), prefix="videos")
+    root = f"s3://{TEST_BUCKET}/{s3_env.s3_prefix}/videos"
+    monkeypatch.setenv("SCREENTIME_VIDEOS_DIR", root)
+
+    result = tick(instance, None, storage=StorageResource(**s3_env.model_dump()))
+    keys = ["the-office-s01e01", "the-office-s01e02", "the-office-s02e01"]
+    assert sorted(instance.get_dynamic_partitions(EPISODES)) == keys
+    assert [r.partition_key for r in result.run_requests] == keys
+    assert [str(r) for r in scan_videos(root).rejected] == [
+        f"{root}/the-office/s1e3.mp4: not named <show>/s<SS>e<EE>.<ext>, e.g. the-office/s02e07.mp4 "
+        "(invalid episode id 'the-office-s1e3': expected <show>-s<SS>e<EE> with a lowercase show slug, "
+        "e.g. the-office-s02e07)"]
+    assert not tick(instance, None, result.cursor, StorageResource(**s3_env.model_dump())).run_requests
