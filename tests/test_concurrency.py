@@ -1,10 +1,17 @@
 """The shipped dagster.yaml: the run queue, one run per episode, and the `gpu` pool."""
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from importlib import resources
 
 import dagster as dg
+import pytest
 
+from screentime.pipelines.backfills import write_workspace
 from screentime.pipelines.definitions import defs
 
 
@@ -26,3 +33,56 @@ def test_only_the_analysis_step_is_in_the_gpu_pool():
     job = defs.resolve_job_def("episode_job")
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
     assert pools == {"episode_analysis": "gpu", "manifests": None}
+
+
+def _analysis_window(instance: dg.DagsterInstance, run_id: str) -> tuple[float, float]:
+    times = {record.dagster_event.event_type_value: record.timestamp for record in instance.all_logs(run_id)
+             if record.dagster_event and record.step_key == "episode_analysis"
+             and record.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")}
+    return times["STEP_START"], times["STEP_SUCCESS"]
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@pytest.mark.slow
+def test_the_daemon_runs_sensor_and_backfill_runs_within_the_limits(tmp_path, carphone):
+    """The real daemon on the shipped dagster.yaml: the sensor finds two episodes, a backfill asks
+    for the same two; four runs, each episode's two one after the other, one analysis at a time."""
+    videos = tmp_path / "videos" / "show"
+    videos.mkdir(parents=True)
+    for name in ("s01e01.mp4", "s01e02.mp4"):
+        shutil.copy(carphone, videos / name)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SCREENTIME_DATA_DIR": str(tmp_path / "data"),
+           "SCREENTIME_VIDEOS_DIR": str(tmp_path / "videos"), "STORAGE_BACKEND": "local"}
+    screentime = os.path.join(os.path.dirname(sys.executable), "screentime")
+    queued = subprocess.run([screentime, "backfill", "show", "--season", "1"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert queued.returncode == 0 and "no Dagster daemon is running" in queued.stderr, queued.stderr
+
+    daemon = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "dagster-daemon"), "run",
+         "-w", str(write_workspace(tmp_path))],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                runs = instance.get_runs()
+                if len(runs) == 4 and all(run.is_finished for run in runs):
+                    break
+                time.sleep(2)
+            assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 4
+            by_episode = {}
+            for run in runs:
+                record = instance.get_run_record_by_id(run.run_id)
+                by_episode.setdefault(run.tags["dagster/partition"], []).append(
+                    (record.start_time, record.end_time))
+            assert sorted(by_episode) == ["show-s01e01", "show-s01e02"]
+            assert not any(_overlap(*spans) for spans in by_episode.values())  # one run per episode
+            windows = [_analysis_window(instance, run.run_id) for run in runs]
+            assert not any(_overlap(a, b) for i, a in enumerate(windows) for b in windows[i + 1:])  # gpu pool
+    finally:
+        os.killpg(daemon.pid, signal.SIGKILL)  # the daemon and the code server it started
+        daemon.wait(10)
