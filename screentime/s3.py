@@ -44,8 +44,8 @@ _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 
 def validate_bucket(bucket: str) -> str:
     if not _BUCKET.fullmatch(bucket or "") or ".." in bucket:
-        raise InvalidOption(f"invalid S3 bucket name {bucket!r} (S3_BUCKET): 3-63 characters, "
-                            "lowercase letters, digits, '.' and '-'")
+        raise InvalidOption(f"invalid S3 bucket name {bucket!r}: 3-63 characters, lowercase letters, "
+                            "digits, '.' and '-'")
     return bucket
 
 
@@ -78,7 +78,8 @@ def make_client(region: str = "", endpoint_url: str = ""):
         raise InvalidOption(f"invalid S3 endpoint URL {endpoint_url!r} (AWS_ENDPOINT_URL_S3): "
                             "expected http(s)://host[:port]")
     config = Config(
-        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+        # total_max_attempts counts the first try; the dict's "max_attempts" would count retries only.
+        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         s3={"addressing_style": "path" if endpoint_url else "auto"},
@@ -195,7 +196,7 @@ class S3Storage(Storage):
         full = self._key(check_key(prefix)) if prefix else (f"{self.prefix}/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
         with self._errors("list", prefix or None):
-            return sorted(obj["Key"][strip:] for obj in iter_objects(self.client, self.bucket, full))
+            return [key[strip:] for key in list_keys(self.client, self.bucket, full)]
 
     def delete_prefix(self, prefix: str) -> int:
         if not prefix.endswith("/"):

@@ -145,16 +145,22 @@ class SeaweedServer:
         return self
 
     def _wait_ready(self, timeout_s: float) -> None:
+        """Until a probe object can be written and read back: S3 answering is not enough, since
+        after a restart the filer knows the old objects before the volume server has re-registered
+        the volumes that hold their data."""
         client = self.client(attempts=1)
         deadline = time.monotonic() + timeout_s
         while True:
             if self.process.poll() is not None:
                 raise SeaweedError(f"weed exited with code {self.process.returncode}: {self._log_tail()}")
             try:
-                names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-                if not self.bucket or self.bucket in names:
-                    return
-            except Exception:  # not listening yet, or still starting its filer
+                client.list_buckets()
+                if self.bucket:
+                    client.put_object(Bucket=self.bucket, Key=".ready-check", Body=b"ok")
+                    client.get_object(Bucket=self.bucket, Key=".ready-check")["Body"].read()
+                    client.delete_object(Bucket=self.bucket, Key=".ready-check")
+                return
+            except Exception:  # not listening yet, or still starting its filer or volumes
                 pass
             if time.monotonic() > deadline:
                 raise SeaweedError(f"weed did not answer on {self.endpoint_url} within {timeout_s:.0f} s: "
@@ -169,7 +175,7 @@ class SeaweedServer:
         return boto3.session.Session().client(
             "s3", endpoint_url=self.endpoint_url, region_name="us-east-1",
             aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
-            config=Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=2,
+            config=Config(retries={"total_max_attempts": attempts, "mode": "standard"}, connect_timeout=2,
                           read_timeout=10, s3={"addressing_style": "path"}),
         )
 

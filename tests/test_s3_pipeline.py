@@ -121,17 +121,21 @@ def test_server_stopped_mid_run_fails_it_cleanly(tmp_path, monkeypatch, instance
         outcome = {}
         run = threading.Thread(target=lambda: outcome.update(
             result=run_episode_job(s3_defs(settings), instance, EP, carphone, save_frames=True)))
-        started = time.monotonic()
         run.start()
         while run.is_alive() and not _analysing_another_run(watcher, good.run_id):
             time.sleep(0.02)
         assert run.is_alive(), "the run ended before the server could be stopped"
+        stopped_at = time.time()
         server.stop()
-        run.join(timeout=120)
-        elapsed = time.monotonic() - started
+        run.join(timeout=300)  # generous: Dagster's own log capture can take a minute to wind down
         assert not run.is_alive()
         result = outcome["result"]
-        assert not result.success and elapsed < 60
+        assert not result.success
+        # The analysis still decodes and detects the rest of the clip, but retries add no minutes:
+        # the step fails a few seconds after the stop.
+        failed_at = max(e.timestamp for e in instance.all_logs(result.run_id)
+                        if e.dagster_event is not None and e.dagster_event.is_step_failure)
+        assert failed_at - stopped_at < 45
         failure = failure_text(result)
         assert f"cannot reach S3 endpoint {server.endpoint_url} after 4 attempts" in failure \
             or "was unreachable after 4 attempts" in failure
