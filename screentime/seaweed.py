@@ -81,7 +81,8 @@ def free_ports(names: tuple[str, ...] = SERVICES) -> dict[str, int]:
     return chosen
 
 
-def weed_command(weed: Path, data_dir: Path, ports: dict[str, int], bucket: str = "") -> list[str]:
+def weed_command(weed: Path, data_dir: Path, ports: dict[str, int], bucket: str = "",
+                 s3_config: Path | None = None) -> list[str]:
     command = [
         str(weed), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         *(f"-{name}.port={ports[name]}" for name in SERVICES),
@@ -92,6 +93,8 @@ def weed_command(weed: Path, data_dir: Path, ports: dict[str, int], bucket: str 
     ]
     if bucket:
         command.append(f"-bucket={bucket}")
+    if s3_config is not None:  # identities with their own keys and actions, e.g. "Write:bucket/path/*"
+        command.append(f"-s3.config={s3_config}")
     return command
 
 
@@ -113,6 +116,7 @@ class SeaweedServer:
     secret_key: str
     ports: dict[str, int] = field(default_factory=free_ports)
     bucket: str = ""
+    s3_config: Path | None = None  # an identities file; it must also grant access_key/secret_key
     process: subprocess.Popen | None = None
 
     @property
@@ -130,7 +134,7 @@ class SeaweedServer:
 
     def start(self, timeout_s: float = 30.0) -> SeaweedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = weed_command(find_weed(), self.data_dir.resolve(), self.ports, self.bucket)
+        command = weed_command(find_weed(), self.data_dir.resolve(), self.ports, self.bucket, self.s3_config)
         env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
         env.pop("S3_BUCKET", None)  # weed would create that bucket too
         with open(self.log_path, "ab") as log:

@@ -16,10 +16,11 @@ from screentime.episode import parse_episode_id
 from screentime.pipelines.definitions import build_defs
 from screentime.progress_store import ProgressStore
 from screentime.resources import StorageResource
+from screentime.seaweed import SeaweedServer
 from screentime.storage import content_type_for
 from tests.conftest import artifact_files
 from tests.dagster_helpers import local_defs, run_episode_job
-from tests.s3_fixtures import TEST_BUCKET, start_server, use_server
+from tests.s3_fixtures import ACCESS_KEY, TEST_BUCKET, start_server, use_server
 from tests.test_bad_input_dagster import failure_text
 
 EP = "carphone-s01e01"
@@ -152,6 +153,34 @@ def test_server_stopped_mid_run_fails_it_cleanly(tmp_path, monkeypatch, instance
         assert not uploads.get("Uploads")
     finally:
         server.stop()
+
+
+def test_refused_jpeg_exports_are_warnings_and_counted_and_the_run_still_succeeds(
+        tmp_path, monkeypatch, instance, carphone):
+    """An identity that may write the tables, manifest and progress but no frame or crop JPEG."""
+    prefix, admin_secret = "deny", "admin-secret"
+    identities = {"identities": [
+        {"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": admin_secret}],
+         "actions": ["Admin", "Read", "Write", "List"]},
+        {"name": "tables-only", "credentials": [{"accessKey": "tables-only", "secretKey": "tables-secret"}],
+         "actions": [f"Read:{TEST_BUCKET}", f"List:{TEST_BUCKET}", f"Write:{TEST_BUCKET}/{prefix}/.write-check*",
+                     f"Write:{TEST_BUCKET}/{prefix}/artifacts/manifests/*"]},
+    ]}
+    config = tmp_path / "s3.json"
+    config.write_text(json.dumps(identities))
+    server = SeaweedServer(tmp_path / "weed", ACCESS_KEY, admin_secret, bucket=TEST_BUCKET, s3_config=config)
+    with server.start():
+        settings = use_server(monkeypatch, tmp_path, server, prefix=prefix)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tables-only")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tables-secret")
+        result = run_episode_job(s3_defs(settings), instance, EP, carphone, save_frames=True, fps=10)
+        assert result.success
+        manifest = json.loads(settings.open().get_text(MANIFEST))
+        assert manifest["counts"]["export_failures"] == 40 + 4  # every frame and crop JPEG
+        warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+        assert sum("export of" in w and "AccessDenied" in w for w in warnings) == 44
+        keys = server.client().list_objects_v2(Bucket=TEST_BUCKET, Prefix=prefix)["Contents"]
+        assert not any("/frames/" in k["Key"] or "/crops/" in k["Key"] for k in keys)
 
 
 def _analysing_another_run(client, good_run_id: str) -> bool:
