@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from screentime.detector import DetectorInfo, load_detector
 from screentime.devices import resolve_device
@@ -189,10 +190,18 @@ def analyze_episode(
         clock.update("exporting", done, force=True)
     finally:
         writer.close()
+    frames_table, crops_table = frames.table(FRAMES_SCHEMA), crops.table(CROPS_SCHEMA)
+    if writer.failed_keys:  # the tables only point at JPEGs that were really written
+        failed = pa.array(sorted(storage.uri(key) for key in writer.failed_keys))
+        frame_failed = pc.is_in(frames_table["path"], value_set=failed)
+        frames_table = frames_table.set_column(
+            frames_table.schema.get_field_index("path"), "path",
+            pc.if_else(frame_failed, pa.scalar(None, pa.string()), frames_table["path"]))
+        crops_table = crops_table.filter(pc.invert(pc.is_in(crops_table["path"], value_set=failed)))
     return EpisodeAnalysis(
         ep=ep, run_id=run_id, source=source, options=options, device=device, detector=detector.info,
-        tracker=tracker.info, analysis_fps=analysis_fps, frames=frames.table(FRAMES_SCHEMA),
-        detections=dets.table(DETECTIONS_SCHEMA), tracks=_tracks_table(tracker), crops=crops.table(CROPS_SCHEMA),
+        tracker=tracker.info, analysis_fps=analysis_fps, frames=frames_table,
+        detections=dets.table(DETECTIONS_SCHEMA), tracks=_tracks_table(tracker), crops=crops_table,
         frames_unreadable=reader.frames_unreadable, export_failures=writer.failed,
         seconds=time.monotonic() - started, artifacts={k: storage.uri(v) for k, v in layout.run_prefixes(run_id).items()},
     )

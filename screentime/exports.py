@@ -27,7 +27,7 @@ class ExportWriter:
         self._slots = threading.BoundedSemaphore(max_pending)
         self._lock = threading.Lock()
         self.written = 0
-        self.failed = 0
+        self.failed_keys: set[str] = set()
         self.on_warning = on_warning or log.warning
 
     def submit(self, key: str, image: np.ndarray) -> None:
@@ -43,11 +43,15 @@ class ExportWriter:
             self.storage.put_bytes(key, buffer.tobytes(), "image/jpeg")
         except Exception as exc:  # counted and reported; the run goes on
             with self._lock:
-                self.failed += 1
+                self.failed_keys.add(key)
             self.on_warning(f"export of {key} failed: {type(exc).__name__}: {exc}")
         else:
             with self._lock:
                 self.written += 1
+
+    @property
+    def failed(self) -> int:
+        return len(self.failed_keys)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -72,3 +72,19 @@ def test_partly_decodable_video_finishes_and_counts_unreadable_frames(partly_dec
     assert analysis.counts["frames_unreadable"] > 0
     assert analysis.counts["frames_analyzed"] + analysis.counts["frames_unreadable"] == 765
     assert analysis.counts["detections"] > 0
+
+
+def test_failed_exports_are_counted_and_not_listed_as_saved(carphone, tmp_path):
+    """A file where the run's frames folder should be makes every frame write fail, for real."""
+    blocker = tmp_path / "artifacts/frames/test/s01/e01/run1"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    warnings = []
+    analysis = analyze_episode(parse_episode_id("test-s01e01"), probe_video(carphone), "run1",
+                               RunOptions(save_frames=True, save_crops=True), LocalStorage(tmp_path),
+                               on_warning=warnings.append)
+    counts = analysis.counts
+    assert counts["export_failures"] == 120 == len(warnings)
+    assert counts["frames_saved"] == 0 and analysis.frames["path"].null_count == 120
+    assert counts["crops_saved"] == 4  # crops go to another folder and still succeed
+    assert all((tmp_path / p).is_file() for p in analysis.crops["path"].to_pylist())

@@ -177,6 +177,7 @@ def test_refused_jpeg_exports_are_warnings_and_counted_and_the_run_still_succeed
         assert result.success
         manifest = json.loads(settings.open().get_text(MANIFEST))
         assert manifest["counts"]["export_failures"] == 40 + 4  # every frame and crop JPEG
+        assert manifest["counts"]["frames_saved"] == manifest["counts"]["crops_saved"] == 0
         warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
         assert sum("export of" in w and "AccessDenied" in w for w in warnings) == 44
         keys = server.client().list_objects_v2(Bucket=TEST_BUCKET, Prefix=prefix)["Contents"]
