@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from functools import lru_cache
 
 import dagster as dg
@@ -32,6 +33,7 @@ class ProgressFileHandler(logging.Handler):
     def __init__(self, echo: bool):
         super().__init__(level=logging.DEBUG)
         self.echo = echo
+        self._last_report = -1e9
 
     def emit(self, record: logging.LogRecord) -> None:
         data = getattr(record, PROGRESS, None)
@@ -43,8 +45,15 @@ class ProgressFileHandler(logging.Handler):
             if self.echo:
                 sys.stdout.write(written.model_dump_json() + "\n")
                 sys.stdout.flush()
-        except Exception:  # a logger must never break the run it reports on
-            self.handleError(record)
+        except Exception as exc:  # a logger must never break the run it reports on
+            self._report(exc)
+
+    def _report(self, exc: Exception) -> None:
+        # One line, at most every 30 s: an unreachable bucket fails every record the same way.
+        now = time.monotonic()
+        if now - self._last_report >= 30:
+            self._last_report = now
+            sys.stderr.write(f"screentime: progress not written: {type(exc).__name__}: {exc}\n")
 
 
 @dg.logger(
