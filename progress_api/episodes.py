@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response, status
@@ -15,7 +16,8 @@ from screentime.progress import ProgressRecord
 from screentime.progress_api.hub import ProgressHub
 from screentime.progress_api.limits import stream_slot
 from screentime.progress_api.models import (
-    EPISODE_ID_EXAMPLE, EPISODE_ID_PATTERN, EpisodeList, EpisodeSummary, ErrorResponse, ValidationErrorResponse,
+    EPISODE_ID_EXAMPLE, EPISODE_ID_PATTERN, EVENT_ID_PATTERN, RUN_ID_PATTERN, EpisodeList, EpisodeSummary,
+    ErrorResponse, ValidationErrorResponse,
 )
 from screentime.progress_api.settings import ApiSettings, get_settings
 from screentime.progress_store import ProgressStore
@@ -97,10 +99,10 @@ async def _events(records: AsyncIterator[ProgressRecord]) -> AsyncIterator[Serve
         yield event_for(record)
 
 
-def _after(last_event_id: str | None) -> int:
-    if last_event_id is None or last_event_id == "":
+def _after(last_event_id: str) -> int:
+    if last_event_id == "":
         return 0
-    if not last_event_id.isdigit():
+    if not re.fullmatch(EVENT_ID_PATTERN, last_event_id):  # not str.isdigit: it takes '²', int() does not
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"Last-Event-ID must be an event id (a seq number), got {last_event_id[:40]!r}")
     return int(last_event_id)
@@ -135,8 +137,10 @@ async def event_stream(
 async def get_events(
     ep: EpisodeId = Depends(episode),
     run_id: str | None = Query(None, description="Follow this run; default: the episode's latest run. "
-                               "A run that has written nothing yet is waited for."),
-    last_event_id: str | None = Header(None, description="Resume after this seq (sent by EventSource)"),
+                               "A run that has written nothing yet is waited for.",
+                               json_schema_extra={"pattern": RUN_ID_PATTERN}),
+    last_event_id: str = Header("", description="Resume after this seq (sent by EventSource)",
+                                       json_schema_extra={"pattern": EVENT_ID_PATTERN}),
     hub: ProgressHub = Depends(get_hub),
     settings: ApiSettings = Depends(get_settings),
     _slot: None = Depends(stream_slot),

@@ -25,10 +25,15 @@ class EpisodeList(BaseModel):
     episodes: list[EpisodeSummary]
 
 
-# The episode-id grammar, as a JSON Schema pattern for the OpenAPI document. `parse_episode_id`
-# stays the validator: it also refuses non-canonical ids (s001e01) and says why.
-EPISODE_ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*-s[0-9]{2,4}e[0-9]{2,4}$"
+# The episode-id grammar as a JSON Schema pattern, for the OpenAPI document: a show slug of at
+# most 64 characters (the lookahead), canonical season and episode numbers (two digits, no other
+# leading zero). `parse_episode_id` stays the validator, and says what is wrong.
+EPISODE_ID_PATTERN = (r"^(?=[a-z0-9-]{1,64}-s[0-9]+e[0-9]+$)[a-z0-9]+(-[a-z0-9]+)*"
+                      r"-s(0[0-9]|[1-9][0-9]{1,3})e(0[0-9]|[1-9][0-9]{1,3})$")
 EPISODE_ID_EXAMPLE = "the-office-s02e07"
+# The same for run ids (`screentime.layout.validate_run_id` validates) and SSE event ids (a seq).
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+EVENT_ID_PATTERN = r"^[0-9]{0,18}$"
 
 
 class LaunchRequest(RunOptions):

@@ -127,8 +127,9 @@ def test_run_id_and_last_event_id_are_validated_too(api):
     for run_id in ("..%2F..%2Foutside", "a%2Fb", "%00"):
         status, _, body = raw_get(api, f"/episodes/show-s01e01/events?run_id={run_id}")
         assert status == 422 and b"invalid run id" in body
-    status, _, body = raw_get(api, "/episodes/show-s01e01/events", {"Last-Event-ID": "../1"})
-    assert status == 422 and b"Last-Event-ID" in body
+    for event_id in ("../1", "\u00b2", "9" * 5000):  # '²' passes str.isdigit; 5000 digits overflow int()
+        status, _, body = raw_get(api, "/episodes/show-s01e01/events", {"Last-Event-ID": event_id})
+        assert status == 422 and b"Last-Event-ID" in body, (event_id[:10], status)
 
 
 def bad_videos(root: Path, truncated: Path) -> dict[str, tuple[str, str]]:
