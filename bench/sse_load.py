@@ -129,8 +129,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="sse-load-") as tmp:
         root = Path(tmp)
+        # Every client comes from 127.0.0.1: the per-client stream limit goes above the client count.
         env = {**os.environ, "SCREENTIME_DATA_DIR": str(root / "data"), "STORAGE_BACKEND": "local",
-               "DAGSTER_HOME": str(root / "home")}
+               "DAGSTER_HOME": str(root / "home"), "SCREENTIME_API_MAX_STREAMS_PER_CLIENT": str(args.clients + 10)}
         api = start_api(env, root / "api.log")
         writer = None
         try:
