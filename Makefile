@@ -26,6 +26,7 @@ $(VENV)/.installed: pyproject.toml
 # DAGSTER_HOME, created and seeded with our dagster.yaml exactly as the CLI does it.
 home: install
 	$(BIN)/python -c "from screentime.instance import ensure_dagster_home; ensure_dagster_home()"
+	$(BIN)/python -m screentime.pipelines.concurrency  # the gpu pool's limit, before any run is queued
 
 demo: install
 	$(BIN)/screentime demo

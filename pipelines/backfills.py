@@ -84,8 +84,12 @@ def register_episodes(instance: dg.DagsterInstance, keys: list[str]) -> list[str
     return new
 
 
-def season_episodes(instance: dg.DagsterInstance, selection: SeasonSelection, scan: Scan | None) -> list[str]:
-    """The selection's episodes: those registered, plus those in the scan (registered here)."""
+def season_episodes(
+    instance: dg.DagsterInstance, selection: SeasonSelection, scan: Scan | None, register: bool = True
+) -> list[str]:
+    """The selection's episodes: those registered, plus those in the scan (registered here unless
+    `register` is False, for a dry run)."""
     found = selection.select(str(video.ep) for video in scan.episodes) if scan else []
-    register_episodes(instance, found)
-    return selection.select(instance.get_dynamic_partitions(EPISODES))
+    if register:
+        register_episodes(instance, found)
+    return selection.select([*instance.get_dynamic_partitions(EPISODES), *found])

@@ -13,6 +13,7 @@ import dagster as dg
 from screentime.episode import parse_episode_id
 from screentime.errors import InvalidEpisodeId
 from screentime.manifest import read_manifest
+from screentime.pipelines.concurrency import ensure_pool_limits
 from screentime.pipelines.jobs import EPISODE_JOB, episode_job
 from screentime.pipelines.partitions import EPISODES
 from screentime.pipelines.sensors import LAUNCHED_BY
@@ -86,4 +87,5 @@ def nightly_catch_up(context: dg.ScheduleEvaluationContext, storage: StorageReso
     if not requests:
         return dg.SkipReason("every registered episode is processed and current")
     context.log.info(f"requesting {len(requests)} run(s): {', '.join(r.partition_key for r in requests)}")
+    ensure_pool_limits(context.instance)
     return requests

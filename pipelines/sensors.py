@@ -13,6 +13,7 @@ import dagster as dg
 from screentime.discovery import Scan, is_processed, scan_videos
 from screentime.errors import ScreentimeError
 from screentime.manifest import read_manifest
+from screentime.pipelines.concurrency import ensure_pool_limits
 from screentime.pipelines.jobs import episode_job
 from screentime.pipelines.partitions import EPISODES, episode_partitions
 from screentime.resources.storage import StorageResource
@@ -71,6 +72,7 @@ def episode_discovery(context: dg.SensorEvaluationContext, storage: StorageResou
         reason = f"no new or changed episodes in {root}{rejected_summary(scan)}"
         return dg.SensorResult(skip_reason=reason, cursor=cursor, dynamic_partitions_requests=partitions)
     context.log.info(f"requesting {len(to_run)} run(s): {', '.join(str(video.ep) for video in to_run)}")
+    ensure_pool_limits(context.instance)
     requests = [
         dg.RunRequest(
             partition_key=str(video.ep),

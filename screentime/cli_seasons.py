@@ -69,6 +69,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from screentime.instance import ensure_dagster_home
     from screentime.manifest import read_manifest
     from screentime.pipelines.backfills import launch_backfill, queue_waits_for_daemon, season_episodes
+    from screentime.pipelines.concurrency import ensure_pool_limits
     from screentime.pipelines.jobs import EPISODE_JOB
     from screentime.seasons import SeasonSelection, parse_seasons
     from screentime.settings import StorageSettings, videos_root
@@ -85,7 +86,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
-        keys = season_episodes(instance, selection, scan)
+        keys = season_episodes(instance, selection, scan, register=not args.dry_run)
         if args.missing:
             store = StorageSettings.from_env().open()
             keys = [key for key in keys if read_manifest(store, parse_episode_id(key)) is None]
@@ -100,10 +101,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             return 0
         tags = {"screentime/launched_by": "cli", "screentime/show": selection.show,
                 "screentime/seasons": seasons or "all"}
+        ensure_pool_limits(instance)
         backfill_id = launch_backfill(keys, tags)
         print(backfill_id)
         _say(f"backfill {backfill_id}: {len(keys)} run(s) of {EPISODE_JOB}, one per episode; "
-             "see the UI, Overview > Backfills")
+             "see the UI, Runs > Backfills")
         if queue_waits_for_daemon(instance):
             _say("note: the runs are queued and no Dagster daemon is running: start `make ui` "
                  "(or `dagster-daemon run`) with the same DAGSTER_HOME to run them")

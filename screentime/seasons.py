@@ -43,7 +43,8 @@ class SeasonSelection:
         return ep.show == self.show and (not self.seasons or ep.season in self.seasons)
 
     def select(self, keys: Iterable[str]) -> list[str]:
-        """The episode ids among `keys` in this selection, sorted; keys that are not ids are skipped."""
+        """The episode ids among `keys` in this selection, sorted, once each; keys that are not ids
+        are skipped."""
         chosen = []
         for key in keys:
             try:
@@ -52,7 +53,7 @@ class SeasonSelection:
                 continue
             if self.matches(ep):
                 chosen.append(ep)
-        return [str(ep) for ep in sorted(chosen)]
+        return [str(ep) for ep in sorted(set(chosen))]
 
     def ui_filters(self, keys: Iterable[str] = ()) -> list[str]:
         """What to type in the UI backfill dialog's partition filter, one season at a time:

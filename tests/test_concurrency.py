@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from screentime.pipelines.backfills import write_workspace
+from screentime.pipelines.concurrency import ensure_pool_limits
 from screentime.pipelines.definitions import defs
 
 
@@ -26,6 +27,7 @@ def test_the_template_instance_queues_runs_within_limits(tmp_path):
         assert queue.tag_concurrency_limits == [
             {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
         assert config.pool_config.default_pool_limit == 1
+        assert config.pool_config.pool_granularity.value == "run"  # a killed run holds no slot
         assert instance.event_log_storage.supports_global_concurrency_limits  # slots are enforced
 
 
@@ -46,33 +48,42 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
+def test_the_gpu_pool_limit_exists_before_any_run_and_a_hand_set_one_is_kept(tmp_path):
+    with resources.as_file(resources.files("screentime").joinpath("dagster.yaml")) as template:
+        shutil.copy(template, tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        ensure_pool_limits(instance)
+        assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == {"gpu": 1}
+        instance.event_log_storage.set_concurrency_slots("gpu", 3)  # `dagster instance concurrency set gpu 3`
+        ensure_pool_limits(instance)
+        assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == {"gpu": 3}
+
+
 @pytest.mark.slow
 def test_the_daemon_runs_sensor_and_backfill_runs_within_the_limits(tmp_path, carphone):
-    """The real daemon on the shipped dagster.yaml: the sensor finds two episodes, a backfill asks
-    for the same two; four runs, each episode's two one after the other, one analysis at a time."""
+    """The real daemon on the shipped dagster.yaml, on a fresh instance: the sensor finds two
+    episodes, then a backfill asks for the same two; four runs, each episode's two one after the
+    other, one analysis at a time (from the very first batch on)."""
     videos = tmp_path / "videos" / "show"
     videos.mkdir(parents=True)
     for name in ("s01e01.mp4", "s01e02.mp4"):
         shutil.copy(carphone, videos / name)
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SCREENTIME_DATA_DIR": str(tmp_path / "data"),
            "SCREENTIME_VIDEOS_DIR": str(tmp_path / "videos"), "STORAGE_BACKEND": "local"}
-    screentime = os.path.join(os.path.dirname(sys.executable), "screentime")
-    queued = subprocess.run([screentime, "backfill", "show", "--season", "1"], env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert queued.returncode == 0 and "no Dagster daemon is running" in queued.stderr, queued.stderr
-
-    daemon = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "dagster-daemon"), "run",
-         "-w", str(write_workspace(tmp_path))],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    (tmp_path / "home").mkdir()
+    with resources.as_file(resources.files("screentime").joinpath("dagster.yaml")) as template:
+        shutil.copy(template, tmp_path / "home" / "dagster.yaml")
+    bin_dir = os.path.dirname(sys.executable)
+    daemon = subprocess.Popen([os.path.join(bin_dir, "dagster-daemon"), "run", "-w", str(write_workspace(tmp_path))],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                runs = instance.get_runs()
-                if len(runs) == 4 and all(run.is_finished for run in runs):
-                    break
-                time.sleep(2)
+            wait_until(lambda: len(instance.get_runs()) == 2, "the sensor's two runs")
+            queued = subprocess.run([os.path.join(bin_dir, "screentime"), "backfill", "show", "--season", "1"],
+                                    env=env, capture_output=True, text=True, timeout=120)
+            assert queued.returncode == 0, queued.stderr
+            runs = wait_until(lambda: (r := instance.get_runs()) and len(r) == 4
+                              and all(run.is_finished for run in r) and r, "four finished runs")
             assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 4
             by_episode = {}
             for run in runs:
@@ -86,3 +97,13 @@ def test_the_daemon_runs_sensor_and_backfill_runs_within_the_limits(tmp_path, ca
     finally:
         os.killpg(daemon.pid, signal.SIGKILL)  # the daemon and the code server it started
         daemon.wait(10)
+
+
+def wait_until(condition, what: str, timeout_s: float = 300):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -107,8 +107,11 @@ def test_the_failed_episode_is_retried_alone(season, carphone):
     assert (root / "data" / MANIFEST.format("e02")).is_file()
 
 
-def test_an_empty_selection_and_bad_seasons_are_one_line_errors(season):
-    _, env, _, _ = season
+def test_a_dry_run_lists_and_registers_nothing_and_bad_selections_are_one_line_errors(season):
+    _, env, _, instance = season
+    done = screentime("backfill", "show", "--season", "2", "--dry-run", env=env)
+    assert done.returncode == 0 and "show, season 2: 1 episode(s): show-s02e01" in done.stderr
+    assert sorted(instance.get_dynamic_partitions(EPISODES)) == ["show-s01e01", "show-s01e02"]
     done = screentime("backfill", "show", "--seasons", "7-9", env=env)
     assert done.returncode == 2 and "error: no episodes of show, seasons 7, 8, 9" in done.stderr
     done = screentime("backfill", "Show", "--season", "1", env=env)
