@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import dagster as dg
 import pytest
@@ -129,3 +131,28 @@ def test_an_s3_videos_root_is_scanned_like_a_folder(s3_env, tmp_path, carphone, 
         "(invalid episode id 'the-office-s1e3': expected <show>-s<SS>e<EE> with a lowercase show slug, "
         "e.g. the-office-s02e07)"]
     assert not tick(instance, None, result.cursor, StorageResource(**s3_env.model_dump())).run_requests
+
+
+def test_screentime_add_registers_episodes_and_names_bad_files(videos, tmp_path, carphone):
+    elsewhere = tmp_path / "downloads" / "pilot.mp4"
+    elsewhere.parent.mkdir()
+    shutil.copy(carphone, elsewhere)
+    shutil.copy(carphone, videos / "the-office" / "S1E9.mp4")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SCREENTIME_DATA_DIR": str(tmp_path / "data")}
+    exe = os.path.join(os.path.dirname(sys.executable), "screentime")
+
+    done = subprocess.run([exe, "add", str(videos / "the-office")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [line.split("\t")[:2] for line in done.stdout.splitlines()] == [
+        ["the-office-s01e01", "registered"], ["the-office-s01e02", "registered"], ["the-office-s02e01", "registered"]]
+    assert "skipped" in done.stderr and "S1E9.mp4" in done.stderr and "warning" not in done.stderr
+
+    done = subprocess.run([exe, "add", str(elsewhere), "--ep-id", "the-office-s00e01"], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("the-office-s00e01\tregistered")
+    assert "warning: runs of the-office-s00e01 look for its video under" in done.stderr
+
+    done = subprocess.run([exe, "add", str(tmp_path / "nothing-here")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "no such file or folder" in done.stderr
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        assert len(instance.get_dynamic_partitions(EPISODES)) == 4

@@ -5,11 +5,11 @@ backfill has finished when the command returns: no daemon is needed, everything 
 `make ui` users get (the job's partitioned config, one run per episode, the backfill record).
 """
 
-import logging
 import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import dagster as dg
 import pytest
@@ -17,7 +17,7 @@ import pytest
 from screentime import versions
 from screentime.errors import InvalidOption
 from screentime.pipelines.partitions import EPISODES
-from screentime.pipelines.schedules import catch_up_requests, recorded_code_version
+from screentime.pipelines.schedules import nightly_catch_up, recorded_code_version
 from screentime.resources import StorageResource
 from screentime.seasons import SeasonSelection, parse_seasons
 
@@ -74,12 +74,19 @@ def test_a_season_backfill_runs_each_episode_and_the_corrupt_one_fails_alone(sea
     assert sorted(instance.get_dynamic_partitions(EPISODES)) == ["show-s01e01", "show-s01e02"]
 
 
+def nightly_tick(instance, storage: StorageResource, night: datetime) -> list[dg.RunRequest]:
+    """One evaluation of the real schedule, as the daemon does it at 03:00."""
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=night,
+                                        resources={"storage": storage})
+    result = nightly_catch_up(context)
+    return [] if isinstance(result, dg.SkipReason) else list(result)
+
+
 def test_the_nightly_schedule_asks_for_the_failed_episode_then_for_outdated_ones(season, monkeypatch):
     root, _, _, instance = season
     storage = StorageResource(backend="local", data_dir=str(root / "data"))
-    log = logging.getLogger("test")
     assert recorded_code_version(instance, "show-s01e01") == versions.analysis_code_version()
-    requests = catch_up_requests(instance, storage, "2026-01-01", log)
+    requests = nightly_tick(instance, storage, datetime(2026, 1, 1, 3, tzinfo=timezone.utc))
     assert [(r.partition_key, r.tags["screentime/reason"]) for r in requests] == [("show-s01e02", "unprocessed")]
     assert requests[0].run_key == "show-s01e02:unprocessed:2026-01-01"
 
@@ -87,7 +94,7 @@ def test_the_nightly_schedule_asks_for_the_failed_episode_then_for_outdated_ones
     monkeypatch.setattr(versions, "ANALYSIS_REVISION", versions.ANALYSIS_REVISION + 1)
     versions.analysis_code_version.cache_clear()
     try:
-        requests = catch_up_requests(instance, storage, "2026-01-02", log)
+        requests = nightly_tick(instance, storage, datetime(2026, 1, 2, 3, tzinfo=timezone.utc))
     finally:
         monkeypatch.undo()
         versions.analysis_code_version.cache_clear()
