@@ -111,13 +111,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_episode(str(video), SAMPLE_EPISODE, _options_from_args(args), quiet=args.quiet)
 
 
+def exposed_without_token(host: str, token: str) -> bool:
+    """True when the API would listen beyond loopback with no bearer token set."""
+    import ipaddress
+
+    if token or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: assume it is reachable
+        return True
+
+
 def _cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from screentime.progress_api import create_app
     from screentime.progress_api.settings import ApiSettings
 
-    app = create_app(ApiSettings.from_env())  # settings are checked before the server starts
+    settings = ApiSettings.from_env()
+    app = create_app(settings)  # settings are checked before the server starts
+    if exposed_without_token(args.host, settings.api_token):
+        print(f"warning: serving on {args.host} without SCREENTIME_API_TOKEN: anyone who can reach it "
+              "can launch runs (see README, Production checklist)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 

@@ -57,3 +57,14 @@ def test_bad_input_fails_fast_with_one_line_and_writes_nothing(tmp_path, carphon
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert done.stdout == ""
     assert not (tmp_path / "data").exists() and not (tmp_path / "dagster_home").exists()
+
+
+@pytest.mark.parametrize("host, token, warned", [
+    ("127.0.0.1", "", False), ("127.0.0.2", "", False), ("::1", "", False), ("localhost", "", False),
+    ("0.0.0.0", "", True), ("::", "", True), ("10.1.2.3", "", True), ("api.internal", "", True),
+    ("0.0.0.0", "secret", False),
+])
+def test_api_warns_when_exposed_without_a_token(host, token, warned):
+    from screentime.cli import exposed_without_token
+
+    assert exposed_without_token(host, token) is warned
