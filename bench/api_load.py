@@ -161,7 +161,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=200, help="concurrent SSE clients")
     parser.add_argument("--rate", type=float, default=200.0, help="polling requests per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the load window")
-    parser.add_argument("--video", default=str(REPO.parent / "shared" / "media" / "cap13_edit2.mp4"))
+    parser.add_argument("--video", default=str(REPO / "tests" / "media" / "cap13_edit2.mp4"))
     parser.add_argument("--clip-s", type=int, default=300, help="the clip is looped to this length")
     parser.add_argument("--timeout", type=float, default=420.0, help="hard limit for the whole bench (s)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")

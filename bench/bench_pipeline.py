@@ -32,7 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
-DEFAULT_SOURCE = REPO.parent / "shared" / "media" / "cap13_edit2.mp4"
+DEFAULT_SOURCE = REPO / "tests" / "media" / "cap13_edit2.mp4"
 
 
 def make_clip(source: Path, seconds: int) -> Path:

@@ -122,7 +122,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--resume", type=int, default=50, help="clients that drop after 3 events and resume")
-    parser.add_argument("--video", default=str(REPO.parent / "shared" / "media" / "cap13_edit2.mp4"))
+    parser.add_argument("--video", default=str(REPO / "tests" / "media" / "cap13_edit2.mp4"))
     parser.add_argument("--timeout", type=float, default=300.0, help="hard limit for the whole test (s)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()

@@ -10,13 +10,14 @@ import pytest
 from tests.s3_fixtures import s3_client, s3_env, s3_server  # noqa: F401  (a real S3 server)
 
 REPO = Path(__file__).resolve().parents[1]
-MEDIA = Path(os.environ.get("SCREENTIME_TEST_MEDIA", REPO.parent / "shared" / "media"))
+# The clips are committed under tests/media (sources, licences and sha256 in its README).
+MEDIA = Path(os.environ.get("SCREENTIME_TEST_MEDIA") or Path(__file__).resolve().parent / "media")
 
 
 def _clip(name: str) -> Path:
     path = MEDIA / name
     if not path.is_file():
-        pytest.fail(f"test clip {path} is missing: set SCREENTIME_TEST_MEDIA to the shared media folder")
+        pytest.fail(f"test clip {path} is missing (see tests/media/README.md)")
     return path
 
 
@@ -24,6 +25,12 @@ def _clip(name: str) -> Path:
 def carphone() -> Path:
     """176x144, 29.97 fps, 120 frames: one man's face in every frame."""
     return _clip("carphone_pristine.mp4")
+
+
+@pytest.fixture(scope="session")
+def group_shots() -> Path:
+    """1280x720, 25 fps, 525 frames: 10 shots of six group photos, 22 people (tests/media/README.md)."""
+    return _clip("group_shots.mp4")
 
 
 @pytest.fixture(scope="session")
