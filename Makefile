@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 
 # DAGSTER_HOME, created and seeded with our dagster.yaml exactly as the CLI does it.
 home: install
-	$(BIN)/python -c "from screentime.instance import ensure_dagster_home; ensure_dagster_home()"
+	$(BIN)/python -c "from screentime.pipelines.instance import ensure_dagster_home; ensure_dagster_home()"
 	$(BIN)/python -m screentime.pipelines.concurrency  # the gpu pool's limit, before any run is queued
 
 demo: install
@@ -60,7 +60,7 @@ bench-api: install
 # the exports that point Screentime at it (README, "Storage: local disk or S3"). S3_PORT picks its port.
 S3_PORT ?= 8333
 s3: install
-	$(BIN)/python -m screentime.seaweed --dir .s3 --port $(S3_PORT)
+	$(BIN)/python -m screentime.dev.seaweed --dir .s3 --port $(S3_PORT)
 
 clean:
 	rm -rf data .dagster_home .yolo_config videos

@@ -12,25 +12,25 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
-from screentime.analysis import analyze_episode
-from screentime.checks import boxes_outside_frame, tracks_outside_episode
-from screentime.episode import parse_episode_id
-from screentime.layout import EpisodeLayout
-from screentime.manifest import finalize_manifest, manifest_for, publish_manifest
-from screentime.options import RunOptions
-from screentime.pipelines.loggers import progress_extra
-from screentime.pipelines.partitions import episode_partitions
-from screentime.progress import ProgressClock, ProgressRecord
+from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episode
+from screentime.analysis.episode import analyze_episode
+from screentime.analysis.publish import finalize_manifest, manifest_for, publish_manifest
+from screentime.analysis.versions import analysis_code_version
+from screentime.assets.partitions import episode_partitions
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.layout import EpisodeLayout
+from screentime.contracts.names import ANALYSIS_OP, EPISODE_GROUP, GPU_POOL
+from screentime.contracts.options import RunOptions
+from screentime.contracts.progress import ProgressRecord
+from screentime.library.sources import local_video, resolve_video
+from screentime.progress.clock import ProgressClock
+from screentime.progress.log_records import progress_extra
 from screentime.resources.storage import StorageResource
-from screentime.sources import local_video, resolve_video
-from screentime.versions import analysis_code_version
-from screentime.video import probe_video
+from screentime.vision.video import probe_video
 
-GROUP = "episodes"
-GPU_POOL = "gpu"
 # Detector + weights + tracker + settings: changing any marks every episode outdated in the UI.
 ANALYSIS_VERSION = analysis_code_version()
-MANIFEST_METADATA = b"screentime.manifest"
+MANIFEST_METADATA = b"screentime.analysis.publish"
 
 
 class EpisodeConfig(dg.Config, RunOptions):
@@ -54,18 +54,18 @@ def _emitter(context: dg.OpExecutionContext, storage: StorageResource):
 
 
 @dg.multi_asset(
-    name="episode_analysis",
+    name=ANALYSIS_OP,
     outs={
-        "frames": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+        "frames": dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
                               code_version=ANALYSIS_VERSION,
                               description="Index of the analysed frames (+ JPEG paths when saved)."),
-        "detections": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+        "detections": dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
                                   code_version=ANALYSIS_VERSION,
                                   description="Every face box with score, landmarks and track id."),
-        "tracks": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+        "tracks": dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
                               code_version=ANALYSIS_VERSION,
                               description="Face tracks: first/last frame, timestamps, boxes, mean score."),
-        "crops": dg.AssetOut(io_manager_key="table_io_manager", group_name=GROUP,
+        "crops": dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
                              code_version=ANALYSIS_VERSION,
                              description="Face crops per track (JPEG paths)."),
     },
@@ -135,7 +135,7 @@ def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:
 
 @dg.asset(
     partitions_def=episode_partitions,
-    group_name=GROUP,
+    group_name=EPISODE_GROUP,
     deps=["detections", "tracks", "crops"],
     ins={"frames": dg.AssetIn(input_manager_key="table_io_manager")},
     description="manifest.json: counts, timings, device, model, source and artifact prefixes. "

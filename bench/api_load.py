@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench_pipeline import OUT, write_section  # noqa: E402  (bench/ is sys.path[0])
 from sse_load import BIN, Client, cpu_seconds, peak_rss_mb, stream  # noqa: E402
+
 from tests.live_servers import start_api, wait_for  # noqa: E402
 
 EP = "bench-s01e01"

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -72,7 +71,7 @@ def plain_script(path: Path, step: int, out_dir: Path) -> dict:
     import retinaface
     from ultralytics.trackers.byte_tracker import BYTETracker
 
-    from screentime.tracking import _TrackerInput
+    from screentime.vision.tracking import _TrackerInput
 
     tracker = BYTETracker(SimpleNamespace(track_high_thresh=0.6, track_low_thresh=0.3, new_track_thresh=0.7,
                                           track_buffer=30, match_thresh=0.8, fuse_score=True))
@@ -104,10 +103,10 @@ def screentime_in_process(path: Path, fps: float, data_dir: Path, det_size: int)
     import dagster as dg
     import pyarrow.parquet as pq
 
-    from screentime.resources import StorageResource
+    from screentime.contracts.options import RunOptions
+    from screentime.contracts.run_config import episode_run_config
     from screentime.pipelines.definitions import build_defs
-    from screentime.pipelines.jobs import episode_run_config
-    from screentime.options import RunOptions
+    from screentime.resources import StorageResource
 
     defs = build_defs(StorageResource(backend="local", data_dir=str(data_dir)))
     ep = "bench-s01e01"
@@ -152,7 +151,7 @@ def screentime_cli(path: Path, fps: float, workdir: Path, det_size: int) -> dict
 
 def matched_fraction(reference: dict[int, np.ndarray], candidate: dict[int, np.ndarray], iou: float = 0.5) -> float:
     """Share of the reference's boxes that the candidate also found (IoU >= iou, same frame)."""
-    from screentime.detections import iou_matrix
+    from screentime.vision.boxes import iou_matrix
 
     total = found = 0
     for frame, ref in reference.items():
@@ -165,12 +164,12 @@ def matched_fraction(reference: dict[int, np.ndarray], candidate: dict[int, np.n
 
 def det_size_sweep(path: Path, fps: float, reference: dict[int, np.ndarray], sizes: list[int]) -> list[str]:
     """The detector input size is the biggest lever on the CPU: its speed and what it costs in faces."""
-    from screentime.analysis import analyze_episode
-    from screentime.detector import load_detector
-    from screentime.episode import parse_episode_id
-    from screentime.options import RunOptions
+    from screentime.analysis.episode import analyze_episode
+    from screentime.contracts.episode import parse_episode_id
+    from screentime.contracts.options import RunOptions
     from screentime.storage import LocalStorage
-    from screentime.video import probe_video
+    from screentime.vision.detectors import load_detector
+    from screentime.vision.video import probe_video
 
     info = probe_video(path)
     lines = ["| det_size | detector input | analysed frames/s | faces found | plain script's faces kept |",

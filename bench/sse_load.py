@@ -31,6 +31,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench_pipeline import write_section  # noqa: E402  (bench/ is sys.path[0])
+
 from tests.live_servers import start_api  # noqa: E402
 
 EP = "bench-s01e01"

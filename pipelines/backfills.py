@@ -19,11 +19,10 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from screentime.discovery import Scan
-from screentime.errors import ScreentimeError
-from screentime.pipelines.jobs import EPISODE_JOB
-from screentime.pipelines.partitions import EPISODES
-from screentime.seasons import SeasonSelection
+from screentime.contracts.errors import ScreentimeError
+from screentime.contracts.names import EPISODE_JOB, EPISODES
+from screentime.library.discovery import Scan
+from screentime.library.seasons import SeasonSelection
 
 # The code location's name in workspace.yaml: runs queued here are launched by the daemon of
 # `make ui`, which finds their code by this name.

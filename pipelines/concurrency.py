@@ -11,7 +11,7 @@ Run as `python -m screentime.pipelines.concurrency` it does this for the DAGSTER
 
 import dagster as dg
 
-from screentime.assets.episode import GPU_POOL
+from screentime.contracts.names import GPU_POOL
 
 
 def ensure_pool_limits(instance: dg.DagsterInstance) -> None:

@@ -1,6 +1,6 @@
 """The progress logger: a Dagster logger that turns the pipeline's progress events into files.
 
-Assets log progress with `extra={PROGRESS: record, STORAGE: settings}`; this logger writes each
+Assets log progress with `extra=progress_extra(record, storage)`; this logger writes each
 record through the storage layer as progress.json (latest, atomic) and progress.jsonl (history),
 and with `echo: true` also prints it as one JSON line on stdout (the CLI does this). Other log
 records it ignores. It runs in whichever process logs (each step's, under the multiprocess
@@ -16,17 +16,15 @@ from functools import lru_cache
 
 import dagster as dg
 
-from screentime.progress import ProgressRecord
-from screentime.progress_store import ProgressStore
-from screentime.settings import StorageSettings
-
-PROGRESS = "screentime_progress"
-STORAGE = "screentime_storage"
+from screentime.contracts.progress import ProgressRecord
+from screentime.progress.log_records import PROGRESS, STORAGE
+from screentime.progress.store import ProgressStore
+from screentime.storage import StorageSettings, open_storage
 
 
 @lru_cache(maxsize=8)
 def _store(settings_json: str) -> ProgressStore:
-    return ProgressStore(StorageSettings.model_validate_json(settings_json).open())
+    return ProgressStore(open_storage(StorageSettings.model_validate_json(settings_json)))
 
 
 class ProgressFileHandler(logging.Handler):
@@ -61,10 +59,6 @@ class ProgressFileHandler(logging.Handler):
     description="Writes progress.json / progress.jsonl for each episode run (see README, Progress).",
 )
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    logger = logging.Logger("screentime.progress", level=logging.DEBUG)
+    logger = logging.Logger("screentime.contracts.progress", level=logging.DEBUG)
     logger.addHandler(ProgressFileHandler(echo=init_context.logger_config["echo"]))
     return logger
-
-
-def progress_extra(record: ProgressRecord, settings: StorageSettings) -> dict:
-    return {PROGRESS: record.model_dump(), STORAGE: settings.storage_settings().model_dump_json()}

@@ -10,13 +10,12 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from screentime.episode import parse_episode_id
-from screentime.errors import InvalidEpisodeId
-from screentime.pipelines.jobs import EPISODE_JOB
-from screentime.progress_store import ProgressStore
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.errors import InvalidEpisodeId
+from screentime.contracts.names import EPISODE_JOB, PARTITION_TAG
+from screentime.progress.store import ProgressStore
 from screentime.resources.storage import StorageResource
 
-PARTITION_TAG = "dagster/partition"
 # Run status sensors are cheap (a query for new run events); a short interval ends streams fast.
 INTERVAL_S = 5
 CRASH = "ChildProcessCrashException"  # the multiprocess executor's word for a step process that died

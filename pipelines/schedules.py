@@ -2,7 +2,7 @@
 
 Unprocessed: no manifest (never run, or its runs failed). Stale: its analysis assets were last
 materialised under another code version (another detector, weights or tracker; see
-`screentime.versions`), which the UI shows as outdated. Episodes with a run already queued or
+`screentime.analysis.versions`), which the UI shows as outdated. Episodes with a run already queued or
 in progress are left alone, and the run key (episode + reason + night) asks once per night.
 """
 
@@ -10,20 +10,24 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from screentime.episode import parse_episode_id
-from screentime.errors import InvalidEpisodeId
-from screentime.manifest import read_manifest
+from screentime.analysis.publish import read_manifest
+from screentime.analysis.versions import analysis_code_version, catch_up_reason
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.errors import InvalidEpisodeId
+from screentime.contracts.names import (
+    CODE_VERSION_TAG,
+    EPISODE_JOB,
+    EPISODES,
+    LAUNCHED_BY_TAG,
+    PARTITION_TAG,
+    REASON_TAG,
+)
 from screentime.pipelines.concurrency import ensure_pool_limits
-from screentime.pipelines.jobs import EPISODE_JOB, episode_job
-from screentime.pipelines.partitions import EPISODES
-from screentime.pipelines.sensors import LAUNCHED_BY
+from screentime.pipelines.jobs import episode_job
 from screentime.resources.storage import StorageResource
-from screentime.versions import analysis_code_version, catch_up_reason
 
 CATCH_UP_SCHEDULE = "nightly_catch_up"
 NIGHTLY_CRON = "0 3 * * *"
-PARTITION_TAG = "dagster/partition"
-REASON_TAG = "screentime/reason"
 # The asset whose code version stands for the analysis (all four outputs share one version).
 VERSIONED_ASSET = dg.AssetKey("detections")
 ACTIVE = [
@@ -41,7 +45,7 @@ def recorded_code_version(instance: dg.DagsterInstance, ep_id: str) -> str | Non
     )
     if not result.records:
         return None
-    return result.records[0].asset_materialization.tags.get("dagster/code_version")
+    return result.records[0].asset_materialization.tags.get(CODE_VERSION_TAG)
 
 
 def episodes_in_flight(instance: dg.DagsterInstance) -> set[str]:
@@ -69,7 +73,7 @@ def catch_up_requests(
         if reason:
             requests.append(dg.RunRequest(
                 partition_key=key, run_key=f"{key}:{reason}:{night}",
-                tags={LAUNCHED_BY: "schedule", REASON_TAG: reason},
+                tags={LAUNCHED_BY_TAG: "schedule", REASON_TAG: reason},
             ))
     return requests
 

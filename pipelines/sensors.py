@@ -10,17 +10,17 @@ import json
 
 import dagster as dg
 
-from screentime.discovery import Scan, is_processed, scan_videos
-from screentime.errors import ScreentimeError
-from screentime.manifest import read_manifest
+from screentime.analysis.publish import read_manifest
+from screentime.assets.partitions import episode_partitions
+from screentime.contracts.errors import ScreentimeError
+from screentime.contracts.names import EPISODES, LAUNCHED_BY_TAG
+from screentime.library.discovery import Scan, is_processed, scan_videos
+from screentime.library.sources import videos_root
 from screentime.pipelines.concurrency import ensure_pool_limits
 from screentime.pipelines.jobs import episode_job
-from screentime.pipelines.partitions import EPISODES, episode_partitions
 from screentime.resources.storage import StorageResource
-from screentime.settings import videos_root
 
 DISCOVERY_SENSOR = "episode_discovery"
-LAUNCHED_BY = "screentime/launched_by"
 # A listing of the videos root per minute is cheap locally and on S3; new episodes come weekly.
 INTERVAL_S = 60
 REPORTED_NAMES = 5  # bad names quoted in a skip reason; the tick's log lists them all
@@ -77,7 +77,7 @@ def episode_discovery(context: dg.SensorEvaluationContext, storage: StorageResou
         dg.RunRequest(
             partition_key=str(video.ep),
             run_key=f"{video.ep}@{video.fingerprint}",
-            tags={LAUNCHED_BY: "sensor"},
+            tags={LAUNCHED_BY_TAG: "sensor"},
         )
         for video in to_run
     ]

@@ -11,13 +11,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from screentime.progress.store import ProgressStore
 from screentime.progress_api import episodes, health, jobs, page
 from screentime.progress_api.dagster_client import DagsterClient
 from screentime.progress_api.hub import ProgressHub
 from screentime.progress_api.limits import StreamSlots
 from screentime.progress_api.models import FieldError, ValidationErrorResponse
 from screentime.progress_api.settings import ApiSettings
-from screentime.progress_store import ProgressStore
+from screentime.storage import open_storage
 
 DESCRIPTION = """Live progress of Screentime episode runs, read from the files the pipeline's
 progress logger writes (locally or on S3): poll the latest record, follow Server-Sent Events,
@@ -36,7 +37,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="Screentime progress", description=DESCRIPTION, version="1", lifespan=lifespan,
                   max_body_size=settings.max_body_bytes)
     app.state.settings = settings
-    app.state.hub = ProgressHub(ProgressStore(settings.storage.open()), settings.poll_s)
+    app.state.hub = ProgressHub(ProgressStore(open_storage(settings.storage)), settings.poll_s)
     app.state.stream_slots = StreamSlots(settings.max_streams_per_client)
     app.add_exception_handler(RequestValidationError, validation_error)
     if settings.cors_origins:  # off unless origins are named: browsers then refuse other sites' pages

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from screentime.episode import EpisodeId
-from screentime.errors import ScreentimeError
-from screentime.options import RunOptions
-from screentime.pipelines.jobs import EPISODE_JOB, episode_run_config
-from screentime.pipelines.partitions import EPISODES
+from screentime.contracts.episode import EpisodeId
+from screentime.contracts.errors import ScreentimeError
+from screentime.contracts.names import EPISODE_JOB, EPISODES, LAUNCHED_BY_TAG, PARTITION_TAG
+from screentime.contracts.options import RunOptions
+from screentime.contracts.run_config import episode_run_config
 
 
 class DagsterUnavailable(ScreentimeError):
@@ -99,8 +99,8 @@ class DagsterClient:
             "selector": {**repo, "jobName": EPISODE_JOB},
             "runConfigData": episode_run_config(options, video),
             "executionMetadata": {"tags": [
-                {"key": "dagster/partition", "value": str(ep)},
-                {"key": "screentime/launched_by", "value": "api"},
+                {"key": PARTITION_TAG, "value": str(ep)},
+                {"key": LAUNCHED_BY_TAG, "value": "api"},
             ]},
         }
         launched = (await self._query(_LAUNCH, {"params": params}))["launchRun"]

@@ -9,18 +9,24 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from screentime.episode import EpisodeId, parse_episode_id
-from screentime.errors import InvalidEpisodeId
-from screentime.layout import ARTIFACTS, validate_run_id
-from screentime.progress import ProgressRecord
+from screentime.contracts.episode import EpisodeId, parse_episode_id
+from screentime.contracts.errors import InvalidEpisodeId
+from screentime.contracts.layout import ARTIFACTS, validate_run_id
+from screentime.contracts.progress import ProgressRecord
+from screentime.progress.store import ProgressStore
 from screentime.progress_api.hub import ProgressHub
 from screentime.progress_api.limits import stream_slot
 from screentime.progress_api.models import (
-    EPISODE_ID_EXAMPLE, EPISODE_ID_PATTERN, EVENT_ID_PATTERN, RUN_ID_PATTERN, EpisodeList, EpisodeSummary,
-    ErrorResponse, ValidationErrorResponse,
+    EPISODE_ID_EXAMPLE,
+    EPISODE_ID_PATTERN,
+    EVENT_ID_PATTERN,
+    RUN_ID_PATTERN,
+    EpisodeList,
+    EpisodeSummary,
+    ErrorResponse,
+    ValidationErrorResponse,
 )
 from screentime.progress_api.settings import ApiSettings, get_settings
-from screentime.progress_store import ProgressStore
 
 router = APIRouter(prefix="/episodes", tags=["episodes"])
 RUN_ID_HEADER = "X-Screentime-Run-Id"

@@ -14,9 +14,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from screentime.episode import EpisodeId
-from screentime.progress import ProgressRecord
-from screentime.progress_store import ProgressStore
+from screentime.contracts.episode import EpisodeId
+from screentime.contracts.progress import ProgressRecord
+from screentime.progress.store import ProgressStore
 
 log = logging.getLogger(__name__)
 # Re-read the history now and then even when progress.json did not change: a run closed by the

@@ -6,9 +6,9 @@ import asyncio
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 
-from screentime.episode import parse_episode_id
-from screentime.errors import InvalidOption, ScreentimeError, VideoError
-from screentime.inputs import check_run_inputs
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.errors import InvalidOption, ScreentimeError, VideoError
+from screentime.library.inputs import check_run_inputs
 from screentime.progress_api.dagster_client import DagsterClient, DagsterUnavailable, LaunchRejected
 from screentime.progress_api.episodes import RUN_ID_HEADER, event_stream, get_hub
 from screentime.progress_api.hub import ProgressHub

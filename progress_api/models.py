@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
-from screentime.episode import parse_episode_id
-from screentime.options import RunOptions
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.options import RunOptions
 
 
 class EpisodeSummary(BaseModel):
@@ -31,7 +31,7 @@ class EpisodeList(BaseModel):
 EPISODE_ID_PATTERN = (r"^(?=[a-z0-9-]{1,64}-s[0-9]+e[0-9]+$)[a-z0-9]+(-[a-z0-9]+)*"
                       r"-s(0[0-9]|[1-9][0-9]{1,3})e(0[0-9]|[1-9][0-9]{1,3})$")
 EPISODE_ID_EXAMPLE = "the-office-s02e07"
-# The same for run ids (`screentime.layout.validate_run_id` validates) and SSE event ids (a seq).
+# The same for run ids (`screentime.contracts.layout.validate_run_id` validates) and SSE event ids (a seq).
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 EVENT_ID_PATTERN = r"^[0-9]{0,18}$"
 

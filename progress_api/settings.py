@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 
-from screentime.settings import StorageSettings
+from screentime.storage.settings import StorageSettings
 
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 

@@ -5,12 +5,13 @@ publishes `manifest.json`, the commit point, and prunes the episode's other run 
 """
 
 import io
+
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from screentime.episode import parse_episode_id
-from screentime.layout import EpisodeLayout
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.layout import EpisodeLayout
 from screentime.resources.storage import StorageResource
 
 STORAGE_KEY = "storage_key"

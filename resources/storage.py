@@ -1,12 +1,10 @@
 """The storage resource: local disk by default, S3 when configured (same layout in both)."""
 
-from functools import cached_property
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from screentime.settings import StorageSettings
-from screentime.storage import Storage
+from screentime.storage import Storage, StorageSettings, open_storage
 
 
 class StorageResource(dg.ConfigurableResource, StorageSettings):
@@ -20,5 +18,5 @@ class StorageResource(dg.ConfigurableResource, StorageSettings):
 
     def get_storage(self) -> Storage:
         if self._storage is None:
-            self._storage = self.open()
+            self._storage = open_storage(self)
         return self._storage

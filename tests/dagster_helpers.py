@@ -6,10 +6,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from screentime.options import RunOptions
+from screentime.assets.partitions import EPISODES
+from screentime.contracts.names import EPISODE_JOB
+from screentime.contracts.options import RunOptions
+from screentime.contracts.run_config import episode_run_config
 from screentime.pipelines.definitions import build_defs
-from screentime.pipelines.jobs import EPISODE_JOB, episode_run_config
-from screentime.pipelines.partitions import EPISODES
 from screentime.resources import StorageResource
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from screentime.seaweed import SeaweedServer
-from screentime.settings import StorageSettings
+from screentime.dev.seaweed import SeaweedServer
+from screentime.storage.settings import StorageSettings
 
 TEST_BUCKET = "screentime-test"
 ACCESS_KEY = "screentime-test"

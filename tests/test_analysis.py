@@ -3,11 +3,11 @@
 import cv2
 import numpy as np
 
-from screentime.analysis import analyze_episode
-from screentime.episode import parse_episode_id
-from screentime.options import RunOptions
+from screentime.analysis.episode import analyze_episode
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.options import RunOptions
 from screentime.storage import LocalStorage
-from screentime.video import probe_video
+from screentime.vision.video import probe_video
 from tests.conftest import artifact_files
 
 

@@ -21,12 +21,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from screentime.progress import ProgressRecord, utc_now
+from screentime.contracts.progress import ProgressRecord, utc_now
+from screentime.progress.store import ProgressStore
 from screentime.progress_api import create_app
 from screentime.progress_api.models import EPISODE_ID_EXAMPLE
 from screentime.progress_api.settings import ApiSettings
-from screentime.progress_store import ProgressStore
-from screentime.settings import StorageSettings
+from screentime.storage import StorageSettings, open_storage
 from tests.live_servers import free_port
 
 STREAM_S = 0.5  # how long a fuzzed request may take; event streams are cut there
@@ -35,7 +35,7 @@ SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthC
 
 
 def seed_finished_run(data_dir) -> None:
-    store = ProgressStore(StorageSettings(data_dir=str(data_dir)).open())
+    store = ProgressStore(open_storage(StorageSettings(data_dir=str(data_dir))))
     for seq, phase, ratio in ((1, "starting", 0.0), (2, "detecting", 0.5), (3, "done", 1.0)):
         store.write(ProgressRecord(ep_id=EPISODE_ID_EXAMPLE, run_id="seeded-run", phase=phase, ratio=ratio, seq=seq,
                                    frames_done=int(120 * ratio), frames_total=120, device="cpu",

@@ -16,12 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from screentime.episode import parse_episode_id
-from screentime.progress import ProgressRecord, utc_now
+from screentime.contracts.errors import StorageError
+from screentime.contracts.progress import ProgressRecord, utc_now
+from screentime.progress.store import ProgressStore
 from screentime.progress_api.settings import ApiSettings
-from screentime.errors import StorageError
-from screentime.progress_store import ProgressStore
-from screentime.storage import LocalStorage
+from screentime.storage import LocalStorage, open_storage
 from tests.conftest import artifact_files
 from tests.live_servers import free_port, start_api, wait_for
 from tests.s3_fixtures import TEST_BUCKET
@@ -120,7 +119,7 @@ def test_no_id_reaches_outside_the_prefix_on_s3(s3_env, s3_client, tmp_path):
     finally:
         api.stop()
     with pytest.raises(StorageError, match="invalid storage key"):
-        s3_env.open().get_bytes(f"../{planted}")
+        open_storage(s3_env).get_bytes(f"../{planted}")
 
 
 def test_run_id_and_last_event_id_are_validated_too(api):
@@ -148,7 +147,8 @@ def bad_videos(root: Path, truncated: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_bad_launches_get_one_clear_422_and_nothing_is_written_or_launched(api, dagster_port, truncated_video, carphone):
+def test_bad_launches_get_one_clear_422_and_nothing_is_written_or_launched(api, dagster_port, truncated_video,
+                                                                          carphone):
     def post(body: dict) -> httpx.Response:
         return httpx.post(f"{api.url}/jobs/detect_track", json=body, timeout=30)
 

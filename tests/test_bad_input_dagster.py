@@ -1,10 +1,10 @@
 """Bad input through Dagster (launchpad / run config / partition keys): a clear failure, no artifacts."""
 
-import dagster as dg
 import pytest
 
-from screentime.pipelines.jobs import EPISODE_JOB, episode_run_config
-from screentime.pipelines.partitions import EPISODES
+from screentime.assets.partitions import EPISODES
+from screentime.contracts.names import EPISODE_JOB
+from screentime.contracts.run_config import episode_run_config
 from tests.conftest import artifact_files
 from tests.dagster_helpers import local_defs, run_episode_job
 

@@ -5,9 +5,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import dagster as dg
+import pytest
 
 
 def screentime(*args, cwd, env_extra=None):
@@ -65,6 +64,6 @@ def test_bad_input_fails_fast_with_one_line_and_writes_nothing(tmp_path, carphon
     ("0.0.0.0", "secret", False),
 ])
 def test_api_warns_when_exposed_without_a_token(host, token, warned):
-    from screentime.cli import exposed_without_token
+    from screentime.cli.main import exposed_without_token
 
     assert exposed_without_token(host, token) is warned

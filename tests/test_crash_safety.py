@@ -98,7 +98,7 @@ def test_sigkill_during_manifest_writes_never_tears_it(tmp_path):
     """A child republishes a large manifest in a loop; kill it at arbitrary moments."""
     code = textwrap.dedent(f"""
         import sys
-        from screentime.manifest import publish_manifest
+        from screentime.analysis.publish import publish_manifest
         from screentime.storage import LocalStorage
         storage = LocalStorage(sys.argv[1])
         i = 0

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from screentime.contracts.names import EPISODE_JOB
+from screentime.contracts.options import RunOptions
 from screentime.pipelines.definitions import defs
-from screentime.pipelines.jobs import EPISODE_JOB
-from screentime.options import RunOptions
 
 
 def test_definitions_load_and_validate():

@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from screentime.detections import iou_matrix
-from screentime.detector import RetinaFaceOnnx, RetinaFaceTorch, load_detector
+from screentime.vision.boxes import iou_matrix
+from screentime.vision.detectors import RetinaFaceOnnx, RetinaFaceTorch, load_detector
 
 # Measured by looking at the first carphone frame: the man's face spans x 65-112, y 35-96.
 CARPHONE_FACE = np.array([[65, 35, 112, 96]], np.float32)
@@ -52,7 +52,7 @@ def test_no_face_when_the_face_is_blanked(onnx_detector, cap13):
 def test_batches_give_the_same_faces_as_single_frames(onnx_detector, cap13):
     frames = first_frames(cap13, 6)
     batched = onnx_detector.detect(frames, 1.0, 0.5)
-    for frame, faces in zip(frames, batched):
+    for frame, faces in zip(frames, batched, strict=False):
         (single,) = onnx_detector.detect([frame], 1.0, 0.5)
         np.testing.assert_allclose(faces.xyxy, single.xyxy, atol=0.5)
 
@@ -62,7 +62,7 @@ def test_torch_backend_matches_onnxruntime(cap13):
     frames = first_frames(cap13, 4)
     reference = RetinaFaceOnnx(threads=1).detect(frames, 1.0, 0.5)
     converted = RetinaFaceTorch("cpu").detect(frames, 1.0, 0.5)
-    for a, b in zip(reference, converted):
+    for a, b in zip(reference, converted, strict=False):
         assert len(a) == len(b) == 1
         np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.1)
         np.testing.assert_allclose(a.score, b.score, atol=1e-4)

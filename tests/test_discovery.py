@@ -9,11 +9,12 @@ import sys
 import dagster as dg
 import pytest
 
-from screentime.discovery import scan_paths, scan_videos
-from screentime.pipelines.partitions import EPISODES
+from screentime.assets.partitions import EPISODES
+from screentime.library.discovery import scan_paths, scan_videos
 from screentime.pipelines.sensors import episode_discovery
 from screentime.resources import StorageResource
-from screentime.sync import sync_tree
+from screentime.storage import open_storage
+from screentime.storage.sync import sync_tree
 from tests.s3_fixtures import TEST_BUCKET
 
 SEASONS = ["the-office/s01e01.mp4", "the-office/s01e02.mp4", "the-office/s02e01.mkv"]
@@ -118,7 +119,7 @@ def test_an_s3_videos_root_is_scanned_like_a_folder(s3_env, tmp_path, carphone, 
     for name in [*SEASONS, "the-office/s1e3.mp4"]:
         (upload / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(carphone, upload / name)
-    sync_tree(upload, s3_env.open(), prefix="videos")
+    sync_tree(upload, open_storage(s3_env), prefix="videos")
     root = f"s3://{TEST_BUCKET}/{s3_env.s3_prefix}/videos"
     monkeypatch.setenv("SCREENTIME_VIDEOS_DIR", root)
 

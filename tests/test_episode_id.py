@@ -1,8 +1,8 @@
 import pytest
 
-from screentime.episode import MAX_EPISODE_ID_LENGTH, EpisodeId, parse_episode_id
-from screentime.errors import InvalidEpisodeId
-from screentime.layout import EpisodeLayout
+from screentime.contracts.episode import MAX_EPISODE_ID_LENGTH, EpisodeId, parse_episode_id
+from screentime.contracts.errors import InvalidEpisodeId
+from screentime.contracts.layout import EpisodeLayout
 
 
 @pytest.mark.parametrize("value, show, season, episode", [

@@ -1,9 +1,9 @@
 import pytest
 from pydantic import ValidationError
 
-from screentime.devices import resolve_device
-from screentime.errors import InvalidOption
-from screentime.options import RunOptions, describe_validation_error
+from screentime.contracts.errors import InvalidOption
+from screentime.contracts.options import RunOptions, describe_validation_error
+from screentime.vision.devices import resolve_device
 
 
 def test_defaults_are_valid():

@@ -4,9 +4,9 @@ import json
 
 import pyarrow.parquet as pq
 
-from screentime.episode import parse_episode_id
-from screentime.layout import EpisodeLayout
-from screentime.progress_store import ProgressStore
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.layout import EpisodeLayout
+from screentime.progress.store import ProgressStore
 from screentime.storage import LocalStorage
 from tests.conftest import artifact_files
 from tests.dagster_helpers import local_defs, run_episode_job

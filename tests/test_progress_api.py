@@ -11,12 +11,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from screentime.episode import parse_episode_id
+from screentime.contracts.episode import parse_episode_id
+from screentime.progress.store import ProgressStore
 from screentime.progress_api import create_app
 from screentime.progress_api.settings import ApiSettings
-from screentime.progress_store import ProgressStore
-from screentime.settings import StorageSettings
 from screentime.storage import LocalStorage
+from screentime.storage.settings import StorageSettings
 from tests.dagster_helpers import local_defs, run_episode_job
 from tests.live_servers import free_port, read_events, start_api, wait_for
 

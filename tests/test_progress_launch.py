@@ -17,11 +17,12 @@ import httpx
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from screentime.episode import parse_episode_id
-from screentime.options import RunOptions
-from screentime.pipelines.jobs import EPISODE_JOB, episode_run_config
-from screentime.pipelines.partitions import EPISODES
-from screentime.progress_store import ProgressStore
+from screentime.assets.partitions import EPISODES
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.names import EPISODE_JOB
+from screentime.contracts.options import RunOptions
+from screentime.contracts.run_config import episode_run_config
+from screentime.progress.store import ProgressStore
 from screentime.storage import LocalStorage
 from tests.browser import Browser, chromium_path
 from tests.live_servers import read_events, start_api, start_dagster_dev, wait_for

@@ -4,11 +4,12 @@ in the daemon in test_progress_launch.py)."""
 
 import dagster as dg
 
-from screentime.episode import parse_episode_id
-from screentime.pipelines.jobs import EPISODE_JOB, episode_run_config
-from screentime.pipelines.partitions import EPISODES
+from screentime.assets.partitions import EPISODES
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.names import EPISODE_JOB
+from screentime.contracts.run_config import episode_run_config
 from screentime.pipelines.progress_sensors import episode_progress_on_cancel
-from screentime.progress_store import ProgressStore
+from screentime.progress.store import ProgressStore
 from screentime.resources import StorageResource
 from screentime.storage import LocalStorage
 from tests.dagster_helpers import local_defs

@@ -4,9 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from screentime.episode import parse_episode_id
-from screentime.progress import ProgressClock, ProgressRecord, utc_now
-from screentime.progress_store import ProgressStore
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.progress import ProgressRecord, utc_now
+from screentime.progress.clock import ProgressClock
+from screentime.progress.store import ProgressStore
 from screentime.storage import LocalStorage
 
 EP = parse_episode_id("carphone-s01e01")

@@ -12,12 +12,12 @@ import time
 
 import pyarrow.parquet as pq
 
-from screentime.episode import parse_episode_id
+from screentime.contracts.episode import parse_episode_id
+from screentime.dev.seaweed import SeaweedServer
 from screentime.pipelines.definitions import build_defs
-from screentime.progress_store import ProgressStore
+from screentime.progress.store import ProgressStore
 from screentime.resources import StorageResource
-from screentime.seaweed import SeaweedServer
-from screentime.storage import content_type_for
+from screentime.storage import content_type_for, open_storage
 from tests.conftest import artifact_files
 from tests.dagster_helpers import local_defs, run_episode_job
 from tests.s3_fixtures import ACCESS_KEY, TEST_BUCKET, start_server, use_server
@@ -47,7 +47,7 @@ def test_s3_run_lays_out_exactly_what_a_local_run_does(s3_env, s3_client, data_d
     remote = run_episode_job(s3_defs(s3_env), instance, EP, carphone, save_frames=True, fps=10)
     assert local.success and remote.success
 
-    store = s3_env.open()
+    store = open_storage(s3_env)
     keys = store.list_keys("")
     assert without_run(keys, remote.run_id) == without_run(artifact_files(data_dir), local.run_id)
     assert all(LAYOUT.fullmatch(k) for k in without_run(keys, remote.run_id))
@@ -77,10 +77,10 @@ def test_s3_rerun_replaces_the_episode_objects(s3_env, instance, carphone):
     first = run_episode_job(defs, instance, EP, carphone, save_frames=True, fps=10)
     second = run_episode_job(defs, instance, EP, carphone, save_frames=False, fps=5)
     assert first.success and second.success
-    keys = s3_env.open().list_keys("")
+    keys = open_storage(s3_env).list_keys("")
     assert not any(first.run_id in k for k in keys)  # its 40 frames, crops and tables: gone
     assert not any(k.startswith("artifacts/frames/") for k in keys)
-    assert json.loads(s3_env.open().get_text(MANIFEST))["counts"]["frames_analyzed"] == 20
+    assert json.loads(open_storage(s3_env).get_text(MANIFEST))["counts"]["frames_analyzed"] == 20
 
 
 def test_wrong_credentials_fail_the_run_before_any_work(s3_env, s3_client, monkeypatch, instance, carphone):
@@ -115,7 +115,7 @@ def test_server_stopped_mid_run_fails_it_cleanly(tmp_path, monkeypatch, instance
         settings = use_server(monkeypatch, tmp_path, server, prefix="fault")
         good = run_episode_job(s3_defs(settings), instance, EP, carphone, save_frames=True, fps=10)
         assert good.success
-        before = {k: settings.open().get_bytes(k) for k in settings.open().list_keys("")
+        before = {k: open_storage(settings).get_bytes(k) for k in open_storage(settings).list_keys("")
                   if "/progress.json" not in k}
 
         watcher = server.client(attempts=1)
@@ -145,7 +145,7 @@ def test_server_stopped_mid_run_fails_it_cleanly(tmp_path, monkeypatch, instance
         assert warnings, "failed frame exports are reported as warnings"
 
         server.start()  # same folder, same ports: what did the failure leave?
-        store = settings.open()
+        store = open_storage(settings)
         for key, data in before.items():
             assert store.get_bytes(key) == data  # the manifest and every output it lists
         assert json.loads(store.get_text(MANIFEST))["run_id"] == good.run_id
@@ -175,7 +175,7 @@ def test_refused_jpeg_exports_are_warnings_and_counted_and_the_run_still_succeed
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tables-secret")
         result = run_episode_job(s3_defs(settings), instance, EP, carphone, save_frames=True, fps=10)
         assert result.success
-        manifest = json.loads(settings.open().get_text(MANIFEST))
+        manifest = json.loads(open_storage(settings).get_text(MANIFEST))
         assert manifest["counts"]["export_failures"] == 40 + 4  # every frame and crop JPEG
         assert manifest["counts"]["frames_saved"] == manifest["counts"]["crops_saved"] == 0
         warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]

@@ -5,14 +5,15 @@ import time
 
 import pytest
 
-from screentime.episode import parse_episode_id
-from screentime.errors import InvalidOption, StorageError
-from screentime.progress import ProgressRecord
-from screentime.progress_store import ProgressStore
-from screentime.s3 import S3Storage, parse_s3_uri
-from screentime.seaweed import WEED_SHA256, SeaweedError, find_weed
-from screentime.settings import StorageSettings
-from screentime.sync import sync_tree
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.errors import InvalidOption, StorageError
+from screentime.contracts.progress import ProgressRecord
+from screentime.dev.seaweed import WEED_SHA256, SeaweedError, find_weed
+from screentime.progress.store import ProgressStore
+from screentime.storage import open_storage
+from screentime.storage.s3 import S3Storage, parse_s3_uri
+from screentime.storage.settings import StorageSettings
+from screentime.storage.sync import sync_tree
 from tests.s3_fixtures import TEST_BUCKET, isolate_aws
 
 
@@ -21,7 +22,7 @@ def head(client, settings, key):
 
 
 def test_objects_round_trip_under_the_prefix_with_content_types(s3_env, s3_client):
-    store = s3_env.open()
+    store = open_storage(s3_env)
     assert isinstance(store, S3Storage) and store.root_uri == f"s3://{TEST_BUCKET}/{s3_env.s3_prefix}"
     store.check_writable()
     store.put_bytes("artifacts/frames/x/s01/e01/r1/frame_000001.jpg", b"\xff\xd8jpeg")
@@ -53,7 +54,7 @@ def test_objects_round_trip_under_the_prefix_with_content_types(s3_env, s3_clien
 def test_listing_and_deleting_page_past_1000_keys(s3_env):
     from concurrent.futures import ThreadPoolExecutor
 
-    store = s3_env.open()
+    store = open_storage(s3_env)
     keys = [f"artifacts/crops/x/s01/e01/r1/track_0001/frame_{i:06d}.jpg" for i in range(1005)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda k: store.put_bytes(k, b"x"), keys))
@@ -66,7 +67,7 @@ def test_listing_and_deleting_page_past_1000_keys(s3_env):
 
 
 def test_progress_store_reads_and_writes_through_the_bucket(s3_env):
-    store = ProgressStore(s3_env.open())
+    store = ProgressStore(open_storage(s3_env))
     ep = parse_episode_id("show-s01e02")
     for seq, done in enumerate((0, 25, 50)):
         store.write(ProgressRecord(ep_id=str(ep), run_id="run1", phase="detecting", frames_done=done,
@@ -87,7 +88,7 @@ def test_bad_credentials_fail_the_write_check_at_once(s3_env, s3_client, monkeyp
             monkeypatch.delenv(name)
         else:
             monkeypatch.setenv(name, value)
-    store = StorageSettings.from_env().open()
+    store = open_storage(StorageSettings.from_env())
     started = time.monotonic()
     with pytest.raises(StorageError, match=expected) as error:
         store.check_writable()
@@ -99,7 +100,7 @@ def test_bad_credentials_fail_the_write_check_at_once(s3_env, s3_client, monkeyp
 
 def test_a_missing_bucket_is_named(s3_env, monkeypatch):
     monkeypatch.setenv("S3_BUCKET", "no-such-bucket")
-    store = StorageSettings.from_env().open()
+    store = open_storage(StorageSettings.from_env())
     with pytest.raises(StorageError, match="no-such-bucket"):
         store.get_bytes("artifacts/manifests/x/s01/e01/manifest.json")
 
@@ -113,7 +114,7 @@ def test_an_unreachable_endpoint_fails_after_bounded_retries_then_fast(monkeypat
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    store = StorageSettings(backend="s3", s3_bucket="bucket", endpoint_url=endpoint).open()
+    store = open_storage(StorageSettings(backend="s3", s3_bucket="bucket", endpoint_url=endpoint))
     started = time.monotonic()
     with pytest.raises(StorageError, match=f"cannot reach S3 endpoint {endpoint} after 4 attempts"):
         store.put_text("artifacts/a.json", "{}")
@@ -132,7 +133,7 @@ def test_an_unreachable_endpoint_fails_after_bounded_retries_then_fast(monkeypat
 ])
 def test_bad_settings_are_rejected_with_one_clear_message(settings, message):
     with pytest.raises(InvalidOption, match=message):
-        StorageSettings(backend="s3", **settings).open()
+        open_storage(StorageSettings(backend="s3", **settings))
 
 
 def test_s3_uris_parse_into_bucket_and_key():
@@ -148,7 +149,7 @@ def test_sync_tree_uploads_a_local_tree_with_manifests_last(s3_env, s3_client, t
     (root / "artifacts/manifests/x/s01/e01/manifest.json").write_text(json.dumps({"run_id": "r1"}))
     (root / "artifacts/manifests/x/s01/e01/r1/tracks.parquet").write_bytes(b"PAR1")
     (root / "artifacts/manifests/x/s01/e01/r1/.tracks.parquet.x.tmp").write_bytes(b"torn")
-    store = s3_env.open()
+    store = open_storage(s3_env)
     uploaded = sync_tree(root, store)
     assert uploaded == ["artifacts/manifests/x/s01/e01/r1/tracks.parquet",
                         "artifacts/manifests/x/s01/e01/manifest.json"]
@@ -158,6 +159,6 @@ def test_sync_tree_uploads_a_local_tree_with_manifests_last(s3_env, s3_client, t
 
 def test_weed_binary_is_checked_against_its_pinned_sha256(monkeypatch):
     assert find_weed().name == "weed"
-    monkeypatch.setattr("screentime.seaweed.WEED_SHA256", "0" * 64)
+    monkeypatch.setattr("screentime.dev.seaweed.WEED_SHA256", "0" * 64)
     with pytest.raises(SeaweedError, match=WEED_SHA256):
         find_weed()

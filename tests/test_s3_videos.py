@@ -6,12 +6,13 @@ import tempfile
 
 import pytest
 
-from screentime.episode import parse_episode_id
-from screentime.errors import VideoError
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.errors import VideoError
+from screentime.library.sources import local_video, require_s3_video, resolve_video
 from screentime.pipelines.definitions import build_defs
 from screentime.resources import StorageResource
-from screentime.sources import local_video, require_s3_video, resolve_video
-from screentime.sync import sync_tree
+from screentime.storage import open_storage
+from screentime.storage.sync import sync_tree
 from tests.dagster_helpers import run_episode_job
 from tests.s3_fixtures import TEST_BUCKET
 
@@ -24,7 +25,7 @@ def videos_root(s3_env, tmp_path, carphone) -> str:
     folder = tmp_path / "videos" / "carphone"
     folder.mkdir(parents=True)
     shutil.copy(carphone, folder / "s01e01.mp4")
-    assert sync_tree(tmp_path / "videos", s3_env.open(), prefix="videos") == ["videos/carphone/s01e01.mp4"]
+    assert sync_tree(tmp_path / "videos", open_storage(s3_env), prefix="videos") == ["videos/carphone/s01e01.mp4"]
     return f"s3://{TEST_BUCKET}/{s3_env.s3_prefix}/videos"
 
 
@@ -34,7 +35,7 @@ def test_a_run_reads_its_video_from_the_bucket_and_cleans_up(s3_env, videos_root
     uri = f"{videos_root}/carphone/s01e01.mp4"
     result = run_episode_job(build_defs(StorageResource(**s3_env.model_dump())), instance, EP, uri, fps=10)
     assert result.success
-    manifest = json.loads(s3_env.open().get_text("artifacts/manifests/carphone/s01/e01/manifest.json"))
+    manifest = json.loads(open_storage(s3_env).get_text("artifacts/manifests/carphone/s01/e01/manifest.json"))
     assert manifest["source"]["path"] == uri and manifest["counts"]["frames_analyzed"] == 40
     assert not list(tmp_path.glob("screentime-video-*"))  # the temporary copy is gone
 

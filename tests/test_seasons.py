@@ -15,11 +15,11 @@ import dagster as dg
 import pytest
 
 from screentime import versions
-from screentime.errors import InvalidOption
-from screentime.pipelines.partitions import EPISODES
+from screentime.assets.partitions import EPISODES
+from screentime.contracts.errors import InvalidOption
+from screentime.library.seasons import SeasonSelection, parse_seasons
 from screentime.pipelines.schedules import nightly_catch_up, recorded_code_version
 from screentime.resources import StorageResource
-from screentime.seasons import SeasonSelection, parse_seasons
 
 SYNCHRONOUS_INSTANCE = """
 telemetry: {enabled: false}

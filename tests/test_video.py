@@ -1,7 +1,7 @@
 import pytest
 
-from screentime.errors import VideoError
-from screentime.video import FrameReader, expected_sampled_frames, probe_video
+from screentime.contracts.errors import VideoError
+from screentime.vision.video import FrameReader, expected_sampled_frames, probe_video
 
 
 def test_probe_reads_the_real_clip(carphone):
@@ -39,7 +39,7 @@ def test_sampling_to_a_lower_rate(cap13):
     info = probe_video(cap13)  # 25 fps, 765 frames
     frames = list(FrameReader(info, 8, det_size=640))
     assert len(frames) == expected_sampled_frames(info, 8) == 245
-    gaps = {b.index - a.index for a, b in zip(frames, frames[1:])}
+    gaps = {b.index - a.index for a, b in zip(frames, frames[1:], strict=False)}
     assert gaps <= {3, 4}  # 25/8 = 3.125 source frames per analysed frame
 
 
@@ -55,6 +55,6 @@ def test_stopping_early_stops_the_decoder(cap13):
     import threading
 
     info = probe_video(cap13)
-    for frame in FrameReader(info, 0, det_size=640, queue_size=2):
+    for _frame in FrameReader(info, 0, det_size=640, queue_size=2):
         break
     assert not any(t.name == "screentime-decode" for t in threading.enumerate())

@@ -10,12 +10,12 @@ import hashlib
 
 import pytest
 
-from screentime.analysis import analyze_episode
-from screentime.checks import boxes_outside_frame
-from screentime.episode import parse_episode_id
-from screentime.options import RunOptions
+from screentime.analysis.checks import boxes_outside_frame
+from screentime.analysis.episode import analyze_episode
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.options import RunOptions
 from screentime.storage import LocalStorage
-from screentime.video import probe_video
+from screentime.vision.video import probe_video
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_yolo_weights_run_through_the_pipeline(yolo_weights, cap13, tmp_path):
 
 
 def test_missing_yolo_weights_are_a_clear_error(cap13, tmp_path):
-    from screentime.errors import InvalidOption
+    from screentime.contracts.errors import InvalidOption
 
     options = RunOptions(detector="yolo", detector_weights=str(tmp_path / "missing.pt"))
     with pytest.raises(InvalidOption, match="never downloaded"):

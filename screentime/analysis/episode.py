@@ -1,0 +1,209 @@
+"""One episode, one decoding pass: sampled frames → face detections → tracks → crops.
+
+`analyze_episode` is the whole pipeline as a plain function (the Dagster assets call it; tests and
+the benchmark call it directly). Frames stream through: decode (background thread) → batched
+detection → tracking → JPEG exports (background threads). Only the small per-frame and per-face
+rows are kept, and returned as Arrow tables.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from screentime.analysis.exports import ExportWriter
+from screentime.contracts.episode import EpisodeId
+from screentime.contracts.layout import EpisodeLayout
+from screentime.contracts.options import RunOptions
+from screentime.contracts.progress import ProgressRecord
+from screentime.progress.clock import ProgressClock
+from screentime.storage import Storage
+from screentime.vision.detectors import DetectorInfo, load_detector
+from screentime.vision.devices import resolve_device
+from screentime.vision.tracking import FaceTracker
+from screentime.vision.video import FrameReader, VideoInfo, batched, effective_fps, expected_sampled_frames
+
+CROP_MARGIN = 0.2  # crops extend the face box by this fraction on each side
+
+
+@dataclass
+class EpisodeAnalysis:
+    ep: EpisodeId
+    run_id: str
+    source: VideoInfo
+    options: RunOptions
+    device: str
+    detector: DetectorInfo
+    tracker: dict
+    analysis_fps: float
+    frames: pa.Table
+    detections: pa.Table
+    tracks: pa.Table
+    crops: pa.Table
+    frames_unreadable: int
+    export_failures: int
+    seconds: float
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "frames_analyzed": self.frames.num_rows,
+            "detections": self.detections.num_rows,
+            "tracks": self.tracks.num_rows,
+            "frames_saved": self.frames.num_rows - self.frames["path"].null_count,
+            "crops_saved": self.crops.num_rows,
+            "frames_unreadable": self.frames_unreadable,
+            "export_failures": self.export_failures,
+        }
+
+    @property
+    def timings(self) -> dict[str, float]:
+        n = self.frames.num_rows
+        return {"seconds": round(self.seconds, 3), "fps": round(n / self.seconds, 3) if self.seconds else 0.0}
+
+
+def crop_region(box: np.ndarray, width: int, height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
+    return (max(0, int(x1 - dx)), max(0, int(y1 - dy)), min(width, int(np.ceil(x2 + dx))),
+            min(height, int(np.ceil(y2 + dy))))
+
+
+class _Columns:
+    """Append-only column buffers, turned into an Arrow table once at the end."""
+
+    def __init__(self, *names: str):
+        self.data: dict[str, list] = {name: [] for name in names}
+
+    def add(self, **values) -> None:
+        for name, value in values.items():
+            self.data[name].append(value)
+
+    def extend(self, **values) -> None:
+        for name, value in values.items():
+            self.data[name].extend(value)
+
+    def table(self, schema: pa.Schema) -> pa.Table:
+        return pa.table({name: self.data[name] for name in schema.names}, schema=schema)
+
+
+FRAMES_SCHEMA = pa.schema([
+    ("frame_index", pa.int32()), ("timestamp_s", pa.float64()), ("faces", pa.int16()), ("path", pa.string()),
+])
+DETECTIONS_SCHEMA = pa.schema([
+    ("frame_index", pa.int32()), ("timestamp_s", pa.float64()), ("track_id", pa.int32()),
+    ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
+    ("score", pa.float32()), ("landmarks", pa.list_(pa.float32(), 10)),
+])
+TRACKS_SCHEMA = pa.schema([
+    ("track_id", pa.int32()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
+    ("start_s", pa.float64()), ("end_s", pa.float64()), ("detections", pa.int32()),
+    ("mean_score", pa.float32()), ("best_frame", pa.int32()), ("best_score", pa.float32()),
+    ("frames", pa.list_(pa.int32())), ("boxes", pa.list_(pa.list_(pa.float32(), 4))),
+])
+CROPS_SCHEMA = pa.schema([
+    ("track_id", pa.int32()), ("frame_index", pa.int32()), ("timestamp_s", pa.float64()),
+    ("x1", pa.int32()), ("y1", pa.int32()), ("x2", pa.int32()), ("y2", pa.int32()),
+    ("score", pa.float32()), ("path", pa.string()),
+])
+
+
+def _tracks_table(tracker: FaceTracker) -> pa.Table:
+    cols = _Columns(*TRACKS_SCHEMA.names)
+    for track_id in sorted(tracker.tracks):
+        t = tracker.tracks[track_id]
+        best = int(np.argmax(t.scores))
+        cols.add(
+            track_id=track_id, first_frame=t.frames[0], last_frame=t.frames[-1], start_s=t.timestamps[0],
+            end_s=t.timestamps[-1], detections=len(t.frames), mean_score=float(np.mean(t.scores)),
+            best_frame=t.frames[best], best_score=t.scores[best], frames=t.frames, boxes=t.boxes,
+        )
+    return cols.table(TRACKS_SCHEMA)
+
+
+def analyze_episode(
+    ep: EpisodeId,
+    source: VideoInfo,
+    run_id: str,
+    options: RunOptions,
+    storage: Storage,
+    on_progress: Callable[[ProgressRecord], object] | None = None,
+    on_warning: Callable[[str], object] | None = None,
+) -> EpisodeAnalysis:
+    """Analyse one episode in a single decoding pass; JPEGs go to `storage` as they are made."""
+    started = time.monotonic()
+    device = resolve_device(options.device)
+    clock = ProgressClock(str(ep), run_id, device, expected_sampled_frames(source, options.fps), on_progress)
+    clock.update("starting", 0, force=True)  # loading the model can take a while, on a GPU especially
+    detector = load_detector(options.detector, device, options.detector_weights, options.det_size)
+    analysis_fps = effective_fps(source.fps, options.fps)
+    layout = EpisodeLayout(ep)
+    batch_size = options.batch_size or (32 if device.startswith("cuda") else 2)
+    reader = FrameReader(source, options.fps, options.det_size, queue_size=max(8, 2 * batch_size))
+    tracker = FaceTracker(analysis_fps)
+    writer = ExportWriter(storage, options.jpeg_quality, on_warning=on_warning)
+    frames = _Columns(*FRAMES_SCHEMA.names)
+    dets = _Columns(*DETECTIONS_SCHEMA.names)
+    crops = _Columns(*CROPS_SCHEMA.names)
+    last_crop_at: dict[int, float] = {}
+    done = 0
+    clock.update("detecting", 0, force=True)
+    try:
+        for batch in batched(iter(reader), batch_size):
+            results = detector.detect([f.det_image for f in batch], reader.scale, options.min_score)
+            for frame, faces in zip(batch, results, strict=False):
+                faces = faces.clipped(source.width, source.height)
+                ids = tracker.update(frame.index, frame.timestamp_s, faces)
+                frame_path = None
+                if options.save_frames:
+                    key = layout.frame_key(run_id, frame.index)
+                    writer.submit(key, frame.image)
+                    frame_path = storage.uri(key)
+                frames.add(frame_index=frame.index, timestamp_s=frame.timestamp_s, faces=len(faces), path=frame_path)
+                n = len(faces)
+                if n:
+                    dets.extend(
+                        frame_index=[frame.index] * n, timestamp_s=[frame.timestamp_s] * n, track_id=ids.tolist(),
+                        x1=faces.xyxy[:, 0].tolist(), y1=faces.xyxy[:, 1].tolist(), x2=faces.xyxy[:, 2].tolist(),
+                        y2=faces.xyxy[:, 3].tolist(), score=faces.score.tolist(),
+                        landmarks=faces.landmarks.reshape(n, 10).tolist(),
+                    )
+                if options.save_crops:
+                    for i in np.flatnonzero(ids >= 0):
+                        track_id = int(ids[i])
+                        last = last_crop_at.get(track_id)
+                        if last is not None and frame.timestamp_s - last < options.crop_every_s:
+                            continue
+                        last_crop_at[track_id] = frame.timestamp_s
+                        x1, y1, x2, y2 = crop_region(faces.xyxy[i], source.width, source.height)
+                        key = layout.crop_key(run_id, track_id, frame.index)
+                        writer.submit(key, frame.image[y1:y2, x1:x2].copy())
+                        crops.add(track_id=track_id, frame_index=frame.index, timestamp_s=frame.timestamp_s,
+                                  x1=x1, y1=y1, x2=x2, y2=y2, score=float(faces.score[i]), path=storage.uri(key))
+            done += len(batch)
+            clock.update("detecting", done)
+        clock.update("exporting", done, force=True)
+    finally:
+        writer.close()
+    frames_table, crops_table = frames.table(FRAMES_SCHEMA), crops.table(CROPS_SCHEMA)
+    if writer.failed_keys:  # the tables only point at JPEGs that were really written
+        failed = pa.array(sorted(storage.uri(key) for key in writer.failed_keys))
+        frame_failed = pc.is_in(frames_table["path"], value_set=failed)
+        frames_table = frames_table.set_column(
+            frames_table.schema.get_field_index("path"), "path",
+            pc.if_else(frame_failed, pa.scalar(None, pa.string()), frames_table["path"]))
+        crops_table = crops_table.filter(pc.invert(pc.is_in(crops_table["path"], value_set=failed)))
+    return EpisodeAnalysis(
+        ep=ep, run_id=run_id, source=source, options=options, device=device, detector=detector.info,
+        tracker=tracker.info, analysis_fps=analysis_fps, frames=frames_table,
+        detections=dets.table(DETECTIONS_SCHEMA), tracks=_tracks_table(tracker), crops=crops_table,
+        frames_unreadable=reader.frames_unreadable, export_failures=writer.failed,
+        seconds=time.monotonic() - started,
+        artifacts={k: storage.uri(v) for k, v in layout.run_prefixes(run_id).items()},
+    )

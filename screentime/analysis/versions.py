@@ -1,0 +1,55 @@
+"""The analysis code version: what an episode's outputs depend on besides the video.
+
+It names the default detector (name and weights checksum), the tracker (name, version, settings)
+and ANALYSIS_REVISION. The analysis assets carry it as their Dagster `code_version`, so a model
+or tracker upgrade marks every episode materialised before it as outdated in the UI, and the
+nightly schedule re-runs those episodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError
+
+from screentime.contracts.errors import InvalidOption
+
+# Bump when the analysis code changes what it writes for the same video, detector and tracker.
+ANALYSIS_REVISION = 1
+
+# Why an episode needs a run: it has no manifest, or its outputs predate the current code version.
+UNPROCESSED = "unprocessed"
+STALE = "stale"
+
+
+def _short_hash(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:10]
+
+
+@lru_cache(maxsize=1)
+def analysis_code_version() -> str:
+    """e.g. `retinaface-mobilenet0.25@b7a7acab55+bytetrack@3f09c2d1aa/r1` (computed once per process)."""
+    from screentime.vision.detectors import default_detector_info
+    from screentime.vision.tracking import load_tracker_settings, tracker_identity
+
+    try:
+        detector = default_detector_info()
+        detector_part = f"{detector.name}@{detector.weights_sha256[:10]}"
+    except (InvalidOption, PackageNotFoundError):  # not installed: the definitions still load
+        detector_part = "detector-unavailable"
+    tracker = {**tracker_identity(), "settings": load_tracker_settings()}
+    return f"{detector_part}+{tracker['name']}@{_short_hash(tracker)}/r{ANALYSIS_REVISION}"
+
+
+def catch_up_reason(has_manifest: bool, recorded_version: str | None, current: str) -> str | None:
+    """Why an episode needs a run now (UNPROCESSED, STALE), or None when it is up to date.
+
+    `recorded_version` is the code version its outputs were materialised with (None when this
+    Dagster instance has no record of them: they are then taken as current).
+    """
+    if not has_manifest:
+        return UNPROCESSED
+    if recorded_version is not None and recorded_version != current:
+        return STALE
+    return None

@@ -1,0 +1,187 @@
+"""The `screentime` command: run an episode through Dagster, the demo, and the progress API.
+
+Inputs are validated before Dagster starts, so a bad episode id, option or video fails fast with
+one line on stderr, exit code 2, and nothing written. Runs go through the real Dagster job on the
+instance in DAGSTER_HOME, so they appear in the UI's run history; progress records are printed
+one JSON object per line on stdout while the run goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+from screentime.contracts.errors import ScreentimeError
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from screentime.contracts.options import RunOptions
+
+    fields = RunOptions.model_fields
+    parser.add_argument("--fps", type=float, default=fields["fps"].default, help=fields["fps"].description)
+    parser.add_argument("--save-frames", action=argparse.BooleanOptionalAction,
+                        default=fields["save_frames"].default, help=fields["save_frames"].description)
+    parser.add_argument("--save-crops", action=argparse.BooleanOptionalAction,
+                        default=fields["save_crops"].default, help=fields["save_crops"].description)
+    for name in ("jpeg_quality", "det_size", "batch_size"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=fields[name].default,
+                            help=fields[name].description)
+    for name in ("min_score", "crop_every_s"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=fields[name].default,
+                            help=fields[name].description)
+    for name in ("device", "detector", "detector_weights"):
+        parser.add_argument(f"--{name.replace('_', '-')}", default=fields[name].default,
+                            help=fields[name].description)
+
+
+def _options_from_args(args: argparse.Namespace):
+    from screentime.contracts.options import RunOptions
+
+    return RunOptions(**{name: getattr(args, name) for name in RunOptions.model_fields})
+
+
+def _failure_reason(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure or event.is_run_failure:
+            error = getattr(event.event_specific_data, "error", None)
+            while error is not None and error.cause is not None:
+                error = error.cause
+            if error is not None:
+                return f"{error.cls_name}: {error.message.strip().splitlines()[0]}"
+            return event.message or "run failed"
+    return "run failed"
+
+
+def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
+    """Validate, then materialise the episode through the Dagster job; return an exit code."""
+    from screentime.contracts.episode import parse_episode_id
+    from screentime.library.inputs import check_run_inputs
+    from screentime.vision.devices import resolve_device
+
+    ep = parse_episode_id(ep_id)
+    video_path = check_run_inputs(ep, video, options)  # the same checks as the progress API's
+    resolve_device(options.device)
+
+    import dagster as dg
+
+    from screentime.contracts.names import EPISODE_JOB, EPISODES, LAUNCHED_BY_TAG
+    from screentime.contracts.run_config import episode_run_config
+    from screentime.pipelines.definitions import defs, storage
+    from screentime.pipelines.instance import ensure_dagster_home
+
+    storage.get_storage().check_writable()
+    home = ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        if not instance.has_dynamic_partition(EPISODES, str(ep)):
+            instance.add_dynamic_partitions(EPISODES, [str(ep)])
+        run_config = episode_run_config(options, str(video_path), echo=not quiet)
+        run_config["loggers"]["console"]["config"]["log_level"] = "WARNING"
+        result = defs.resolve_job_def(EPISODE_JOB).execute_in_process(
+            run_config=run_config, instance=instance, partition_key=str(ep), raise_on_error=False,
+            tags={LAUNCHED_BY_TAG: "cli"},
+        )
+        if not result.success:
+            print(f"error: run {result.run_id} failed: {_failure_reason(result)}", file=sys.stderr)
+            return EXIT_FAILED
+        from screentime.contracts.layout import EpisodeLayout
+
+        store = storage.get_storage()
+        manifest_uri = store.uri(EpisodeLayout(ep).manifest_key)
+        print(f"done: run {result.run_id}; manifest at {manifest_uri}", file=sys.stderr)
+        print(f"open the UI with `make ui` (DAGSTER_HOME={home}) to see the run and assets", file=sys.stderr)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return run_episode(args.video, args.ep_id, _options_from_args(args), quiet=args.quiet)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from screentime.library.sample import SAMPLE_EPISODE, sample_video
+    from screentime.library.sources import videos_root
+
+    video = sample_video(args.videos_dir or videos_root())
+    print(f"sample episode {SAMPLE_EPISODE}: {video}", file=sys.stderr)
+    return run_episode(str(video), SAMPLE_EPISODE, _options_from_args(args), quiet=args.quiet)
+
+
+def exposed_without_token(host: str, token: str) -> bool:
+    """True when the API would listen beyond loopback with no bearer token set."""
+    import ipaddress
+
+    if token or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: assume it is reachable
+        return True
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from screentime.progress_api import create_app
+    from screentime.progress_api.settings import ApiSettings
+
+    settings = ApiSettings.from_env()
+    app = create_app(settings)  # settings are checked before the server starts
+    if exposed_without_token(args.host, settings.api_token):
+        print(f"warning: serving on {args.host} without SCREENTIME_API_TOKEN: anyone who can reach it "
+              "can launch runs (see README, Production checklist)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="screentime", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="Analyse one episode video through the Dagster job.")
+    run.add_argument("video", help="Path or s3://bucket/key URI of the episode video.")
+    run.add_argument("--ep-id", required=True, help="Episode id, e.g. the-office-s02e07.")
+    run.add_argument("--quiet", action="store_true", help="Do not print progress lines.")
+    _add_run_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="Fetch the sample episode (by pip, once) and run it.")
+    demo.add_argument("--videos-dir", default="", help="Where to keep the sample (default: SCREENTIME_VIDEOS_DIR).")
+    demo.add_argument("--quiet", action="store_true", help="Do not print progress lines.")
+    _add_run_options(demo)
+    demo.set_defaults(func=_cmd_demo, save_frames=True)
+
+    api = sub.add_parser("api", help="Serve the progress API and live page (see README, Live progress).")
+    api.add_argument("--host", default="127.0.0.1", help="Interface to listen on (default 127.0.0.1).")
+    api.add_argument("--port", type=int, default=8000, help="Port (default 8000).")
+    api.add_argument("--quiet", action="store_true", help="Log warnings only.")
+    api.set_defaults(func=_cmd_api)
+
+    from screentime.cli.seasons import add_season_commands
+
+    add_season_commands(sub)  # `add` and `backfill` (see README, Run a season)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValidationError as exc:
+        from screentime.contracts.options import describe_validation_error
+
+        print(f"error: invalid option: {describe_validation_error(exc)}", file=sys.stderr)
+        return EXIT_INVALID
+    except ScreentimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The artifact layout contract: where each episode's outputs live, relative to the storage root.
+
+    artifacts/frames/<show>/s<SS>/e<EE>/<run_id>/frame_<NNNNNN>.jpg
+    artifacts/crops/<show>/s<SS>/e<EE>/<run_id>/track_<NNNN>/frame_<NNNNNN>.jpg
+    artifacts/manifests/<show>/s<SS>/e<EE>/<run_id>/{frames,detections,tracks,crops}.parquet
+    artifacts/manifests/<show>/s<SS>/e<EE>/manifest.json    (the commit point, written last)
+    artifacts/manifests/<show>/s<SS>/e<EE>/progress.json    (latest progress record)
+    artifacts/manifests/<show>/s<SS>/e<EE>/progress.jsonl   (progress history)
+
+Each run writes into its own `<run_id>` folder; `manifest.json` names the run whose outputs are
+complete. Once it is replaced, the other run folders are deleted. A crash therefore leaves either
+the old manifest with the old outputs, or the new manifest with the new ones, never a mix, on a
+local disk and on S3 alike.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from screentime.contracts.episode import EpisodeId
+
+ARTIFACTS = "artifacts"
+KINDS = ("frames", "crops", "manifests")
+TABLES = ("frames", "detections", "tracks", "crops")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def validate_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise ValueError(f"invalid run id {run_id!r}")
+    return run_id
+
+
+@dataclass(frozen=True)
+class EpisodeLayout:
+    ep: EpisodeId
+
+    def episode_prefix(self, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown artifact kind {kind!r}")
+        return f"{ARTIFACTS}/{kind}/{self.ep.relative_dir}/"
+
+    def run_prefix(self, kind: str, run_id: str) -> str:
+        return f"{self.episode_prefix(kind)}{validate_run_id(run_id)}/"
+
+    def run_prefixes(self, run_id: str) -> dict[str, str]:
+        return {kind: self.run_prefix(kind, run_id) for kind in KINDS}
+
+    def frame_key(self, run_id: str, frame_index: int) -> str:
+        return f"{self.run_prefix('frames', run_id)}frame_{frame_index:06d}.jpg"
+
+    def crop_key(self, run_id: str, track_id: int, frame_index: int) -> str:
+        return f"{self.run_prefix('crops', run_id)}track_{track_id:04d}/frame_{frame_index:06d}.jpg"
+
+    def table_key(self, run_id: str, table: str) -> str:
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        return f"{self.run_prefix('manifests', run_id)}{table}.parquet"
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.episode_prefix('manifests')}manifest.json"
+
+    @property
+    def progress_key(self) -> str:
+        return f"{self.episode_prefix('manifests')}progress.json"
+
+    @property
+    def progress_history_key(self) -> str:
+        return f"{self.episode_prefix('manifests')}progress.jsonl"
+
+    def run_folders(self, kind: str, keys: list[str]) -> set[str]:
+        """The run ids that own any of `keys` (a listing of `episode_prefix(kind)`)."""
+        prefix = self.episode_prefix(kind)
+        runs = set()
+        for key in keys:
+            rest = key[len(prefix):] if key.startswith(prefix) else ""
+            if "/" in rest:
+                runs.add(rest.split("/", 1)[0])
+        return runs

@@ -1,0 +1,19 @@
+"""The names the Dagster layer and every launcher share: job, op, partitions, pool, tags.
+
+Plain strings, so the CLI and the progress API can launch and find runs without importing the
+Dagster definitions.
+"""
+
+EPISODE_JOB = "episode_job"
+ANALYSIS_OP = "episode_analysis"  # the multi-asset whose op config holds the run options
+EPISODES = "episodes"  # the dynamic partitions set: one partition per episode id
+EPISODE_GROUP = "episodes"  # the asset group the episode job materialises
+GPU_POOL = "gpu"  # one analysis at a time per GPU slot (pipelines/dagster.yaml)
+PROGRESS_LOGGER = "progress"
+
+PARTITION_TAG = "dagster/partition"  # Dagster's own tag: the run's partition key
+CODE_VERSION_TAG = "dagster/code_version"  # Dagster's own tag on materialisations
+LAUNCHED_BY_TAG = "screentime/launched_by"  # cli, api, sensor, schedule or backfill
+REASON_TAG = "screentime/reason"  # why the nightly catch-up asked for a run
+SHOW_TAG = "screentime/show"
+SEASONS_TAG = "screentime/seasons"

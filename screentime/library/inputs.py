@@ -1,0 +1,60 @@
+"""A run's inputs checked before any work: the CLI and the progress API both call this, so a bad
+video or weights file is refused with the same one-line message before Dagster is asked for
+anything (no partition added, no run launched, nothing written).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from screentime.contracts.episode import EpisodeId
+from screentime.contracts.errors import InvalidOption, VideoError
+from screentime.contracts.options import RunOptions
+from screentime.library.sources import is_s3_uri, require_s3_video, resolve_video
+
+MAX_LOCATION_LENGTH = 4096  # PATH_MAX on Linux; S3 keys stop at 1024 bytes
+
+
+def check_run_inputs(ep: EpisodeId, video: str, options: RunOptions) -> str:
+    """The episode's video location, once it is known to be readable: a local file that opens and
+    decodes a frame (returned as an absolute path), or an s3:// object that exists. An empty
+    `video` means the episode's file under the videos root. Also checks the yolo weights file.
+    Raises VideoError or InvalidOption.
+
+    The device is not checked here: only the machine that runs the job knows its GPUs.
+    """
+    if len(video) > MAX_LOCATION_LENGTH:
+        raise VideoError(f"video location is {len(video)} characters long; the limit is {MAX_LOCATION_LENGTH}")
+    location = _readable_video(ep, video)
+    _check_weights(options)
+    return location
+
+
+def _readable_video(ep: EpisodeId, video: str) -> str:
+    from screentime.vision.video import probe_video  # OpenCV, loaded only when a check is made
+
+    if is_s3_uri(video):
+        require_s3_video(video)  # the run downloads it; here we only check it is there
+        return video
+    try:
+        location = resolve_video(ep, video)
+        if is_s3_uri(location):  # found under an s3:// videos root
+            return location
+        location = str(Path(location).expanduser().resolve())
+        probe_video(location)
+        return location
+    # A name too long for the file system, no permission, a symlink loop, ~nobody/...
+    except (OSError, RuntimeError) as exc:
+        raise VideoError(f"cannot read video {video[:300]!r}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _check_weights(options: RunOptions) -> None:
+    """The yolo detector's weights must be a local file (they are never downloaded)."""
+    if options.detector != "yolo":
+        return
+    try:
+        found = Path(options.detector_weights).expanduser().is_file()
+    except (OSError, RuntimeError):
+        found = False
+    if not found:
+        raise InvalidOption(f"detector_weights not found: {options.detector_weights[:300]}")
