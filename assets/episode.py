@@ -30,7 +30,7 @@ from screentime.vision.video import probe_video
 
 # Detector + weights + tracker + settings: changing any marks every episode outdated in the UI.
 ANALYSIS_VERSION = analysis_code_version()
-MANIFEST_METADATA = b"screentime.analysis.publish"
+MANIFEST_METADATA = b"screentime.manifest"
 
 
 class EpisodeConfig(dg.Config, RunOptions):

@@ -59,6 +59,6 @@ class ProgressFileHandler(logging.Handler):
     description="Writes progress.json / progress.jsonl for each episode run (see README, Progress).",
 )
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    logger = logging.Logger("screentime.contracts.progress", level=logging.DEBUG)
+    logger = logging.Logger("screentime.progress", level=logging.DEBUG)
     logger.addHandler(ProgressFileHandler(echo=init_context.logger_config["echo"]))
     return logger

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import pytest
 
-from screentime import versions
+from screentime.analysis import versions
 from screentime.assets.partitions import EPISODES
 from screentime.contracts.errors import InvalidOption
 from screentime.library.seasons import SeasonSelection, parse_seasons
