@@ -63,7 +63,9 @@ def test_progress_rises_and_is_rate_limited(cap13, tmp_path):
     assert ratios == sorted(ratios) and ratios[-1] == 0.999
     assert [r.seq for r in records] == list(range(1, len(records) + 1))
     assert [r.phase for r in records[:2]] == ["starting", "detecting"] and records[-1].phase == "exporting"
-    assert 765 / 40 <= len(records) <= 765 / 25 + 3  # ~every 25 frames (batches of 8 round it up)
+    # every 25 frames (batches round it up) or every second, whichever comes first: a slow, loaded
+    # machine adds about one record per second of the run
+    assert 765 / 40 <= len(records) <= 765 / 25 + 3 + records[-1].seconds
     assert all(r.frames_total == 765 for r in records)
 
 
