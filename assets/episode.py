@@ -5,7 +5,6 @@
 `manifests` runs after it and publishes manifest.json, the episode's commit point.
 """
 
-import json
 from dataclasses import replace
 
 import dagster as dg
@@ -14,11 +13,14 @@ from pydantic import Field
 
 from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episode
 from screentime.analysis.episode import analyze_episode
-from screentime.analysis.publish import finalize_manifest, manifest_for, publish_manifest
+from screentime.analysis.publish import manifest_for, publish_manifest
 from screentime.analysis.versions import analysis_code_version
+from screentime.assets.guard import claim_episode
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.errors import EpisodeBusy
 from screentime.contracts.layout import EpisodeLayout
+from screentime.contracts.manifest import Manifest
 from screentime.contracts.names import ANALYSIS_OP, EPISODE_GROUP, GPU_POOL
 from screentime.contracts.options import RunOptions
 from screentime.contracts.progress import ProgressRecord
@@ -53,34 +55,38 @@ def _emitter(context: dg.OpExecutionContext, storage: StorageResource):
     return emit
 
 
+# The tables one decoding pass produces, with what each holds (the launchpad and catalog show it).
+ANALYSIS_TABLES = {
+    "frames": "Index of the analysed frames (+ JPEG paths when saved).",
+    "detections": "Every face box with score, landmarks and track id.",
+    "tracks": "Face tracks: first/last frame, timestamps, boxes, mean score.",
+    "crops": "Face crops per track (JPEG paths).",
+}
+
+
 @dg.multi_asset(
     name=ANALYSIS_OP,
     outs={
-        "frames": dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
-                              code_version=ANALYSIS_VERSION,
-                              description="Index of the analysed frames (+ JPEG paths when saved)."),
-        "detections": dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
-                                  code_version=ANALYSIS_VERSION,
-                                  description="Every face box with score, landmarks and track id."),
-        "tracks": dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
-                              code_version=ANALYSIS_VERSION,
-                              description="Face tracks: first/last frame, timestamps, boxes, mean score."),
-        "crops": dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
-                             code_version=ANALYSIS_VERSION,
-                             description="Face crops per track (JPEG paths)."),
+        name: dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
+                          code_version=ANALYSIS_VERSION, description=description)
+        for name, description in ANALYSIS_TABLES.items()
     },
     partitions_def=episode_partitions,
-    pool=GPU_POOL,  # one analysis at a time per GPU slot (see screentime/dagster.yaml)
+    pool=GPU_POOL,  # one analysis at a time per GPU slot (see pipelines/dagster.yaml)
     check_specs=[
+        # Not blocking: a failed analysis skips them rather than reading as bad boxes.
         dg.AssetCheckSpec("boxes_inside_frame", asset="detections",
-                          description="Every box lies inside the frame and has a positive size."),
+                          description="The detector's boxes lie inside the frame (checked before "
+                          "clipping, so boxes in the wrong coordinates are caught)."),
         dg.AssetCheckSpec("tracks_within_episode", asset="tracks",
-                          description="Every track's frames lie within the episode."),
+                          description="Every track's frames lie within the episode (its decoded length "
+                          "when the container under-reports it)."),
     ],
 )
 def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, storage: StorageResource):
     ep = parse_episode_id(context.partition_key)
     emit = _emitter(context, storage)
+    claim_episode(context.instance, str(ep), context.run_id)  # before anything is written
     try:
         store = storage.get_storage()
         store.check_writable()
@@ -92,35 +98,38 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
                 on_progress=emit, on_warning=context.log.warning,
             )
         analysis.source = replace(analysis.source, path=location)  # the manifest names the original
+    except EpisodeBusy:
+        raise
     except BaseException as exc:  # interrupts too: a cancelled run ends its progress here
         ProgressClock(str(ep), context.run_id, config.device, 0, emit).error(exc)
         raise
 
-    fields = manifest_for(analysis)
-    common = {"device": analysis.device, "fps": analysis.timings["fps"], "seconds": analysis.timings["seconds"]}
-    frames = analysis.frames.replace_schema_metadata({MANIFEST_METADATA: json.dumps(fields)})
+    manifest = manifest_for(analysis)
+    counts, timings = manifest.counts, manifest.timings
+    common = {"device": analysis.device, "fps": timings.fps, "seconds": timings.seconds}
+    frames = analysis.frames.replace_schema_metadata({MANIFEST_METADATA: manifest.model_dump_json()})
     yield dg.Output(frames, "frames", metadata={
-        **common, "frames_analyzed": frames.num_rows, "frames_saved": analysis.counts["frames_saved"],
-        "frames_unreadable": analysis.frames_unreadable, "source": dg.MetadataValue.json(fields["source"]),
+        **common, "frames_analyzed": counts.frames_analyzed, "frames_saved": counts.frames_saved,
+        "frames_decoded": counts.frames_decoded, "frames_unreadable": counts.frames_unreadable,
+        "source": dg.MetadataValue.json(manifest.source.model_dump()),
     })
     yield dg.Output(analysis.detections, "detections", metadata={
-        **common, "detections": analysis.detections.num_rows,
-        "detector": dg.MetadataValue.json(fields["detector"]),
+        **common, "detections": counts.detections, "detector": dg.MetadataValue.json(manifest.detector.model_dump()),
     })
     yield dg.Output(analysis.tracks, "tracks", metadata={
-        **common, "tracks": analysis.tracks.num_rows,
-        "preview": dg.MetadataValue.md(_tracks_markdown(analysis.tracks)),
+        **common, "tracks": counts.tracks, "preview": dg.MetadataValue.md(_tracks_markdown(analysis.tracks)),
     })
     yield dg.Output(analysis.crops, "crops", metadata={
-        **common, "crops_saved": analysis.crops.num_rows, "export_failures": analysis.export_failures,
-        "prefix": dg.MetadataValue.path(analysis.artifacts["crops"]),
+        **common, "crops_saved": counts.crops_saved, "export_failures": counts.export_failures,
+        **({"prefix": dg.MetadataValue.path(analysis.artifacts["crops"])} if "crops" in analysis.artifacts else {}),
     })
-    bad_boxes = boxes_outside_frame(analysis.detections, source.width, source.height)
+    bad_boxes = analysis.boxes_outside + boxes_outside_frame(analysis.detections, source.width, source.height)
     yield dg.AssetCheckResult(asset_key="detections", check_name="boxes_inside_frame",
                               passed=bad_boxes == 0, metadata={"boxes_outside": bad_boxes})
-    bad_tracks = tracks_outside_episode(analysis.tracks, source.frame_count)
+    bad_tracks = tracks_outside_episode(analysis.tracks, analysis.episode_frames)
     yield dg.AssetCheckResult(asset_key="tracks", check_name="tracks_within_episode",
-                              passed=bad_tracks == 0, metadata={"tracks_outside": bad_tracks})
+                              passed=bad_tracks == 0,
+                              metadata={"tracks_outside": bad_tracks, "episode_frames": analysis.episode_frames})
 
 
 def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:
@@ -142,22 +151,25 @@ def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:
     "Written last; its presence means the episode's outputs are complete.",
 )
 def manifests(context: dg.AssetExecutionContext, frames: pa.Table, storage: StorageResource) -> dg.MaterializeResult:
-    fields = json.loads(frames.schema.metadata[MANIFEST_METADATA])
-    if fields["ep_id"] != context.partition_key:
-        raise dg.Failure(f"frames belong to {fields['ep_id']}, not {context.partition_key}")
-    manifest = finalize_manifest(fields)
+    manifest = Manifest.model_validate_json(frames.schema.metadata[MANIFEST_METADATA])
+    if manifest.ep_id != context.partition_key:
+        raise dg.Failure(f"frames belong to {manifest.ep_id}, not {context.partition_key}")
+    if manifest.run_id != context.run_id:  # publishing is bound to the run that analysed
+        raise dg.Failure(f"manifests publishes the analysis of its own run, and run {context.run_id} analysed "
+                         f"nothing (the latest frames are run {manifest.run_id}'s): materialise the episode's "
+                         "analysis and manifests together, as episode_job does")
     store = storage.get_storage()
-    pruned = publish_manifest(store, manifest)
-    counts, timings = manifest["counts"], manifest["timings"]
+    manifest, pruned = publish_manifest(store, manifest)
+    counts, timings = manifest.counts, manifest.timings
     done = ProgressRecord(
-        ep_id=manifest["ep_id"], run_id=context.run_id, phase="done",
-        frames_done=counts["frames_analyzed"], frames_total=counts["frames_analyzed"], ratio=1.0,
-        seconds=timings["seconds"], fps=timings["fps"], eta_seconds=0.0, device=manifest["device"],
-        updated_at=manifest["created_at"], seq=0, counts=counts, artifacts=manifest["artifacts"],
+        ep_id=manifest.ep_id, run_id=context.run_id, phase="done",
+        frames_done=counts.frames_analyzed, frames_total=counts.frames_analyzed, ratio=1.0,
+        seconds=timings.seconds, fps=timings.fps, eta_seconds=0.0, device=manifest.device,
+        updated_at=manifest.created_at, seq=0, counts=counts, artifacts=manifest.artifacts,
     )
     _emitter(context, storage)(done)
-    manifest_uri = store.uri(EpisodeLayout(parse_episode_id(manifest["ep_id"])).manifest_key)
+    manifest_uri = store.uri(EpisodeLayout(parse_episode_id(manifest.ep_id)).manifest_key)
     return dg.MaterializeResult(metadata={
-        **counts, "device": manifest["device"], "seconds": timings["seconds"],
-        "fps": timings["fps"], "uri": dg.MetadataValue.path(manifest_uri), "stale_objects_removed": pruned,
+        **counts.model_dump(), "device": manifest.device, "seconds": timings.seconds,
+        "fps": timings.fps, "uri": dg.MetadataValue.path(manifest_uri), "stale_objects_removed": pruned,
     })

@@ -185,7 +185,7 @@ def det_size_sweep(path: Path, fps: float, reference: dict[int, np.ndarray], siz
         kept = matched_fraction(reference, {k: np.array(v, np.float32) for k, v in boxes.items()})
         scale = min(1.0, size / max(info.width, info.height)) if size else 1.0
         lines.append(f"| {size} | {round(info.width * scale)}x{round(info.height * scale)} "
-                     f"| {analysis.timings['fps']:.0f} | {analysis.detections.num_rows} | {kept:.1%} |")
+                     f"| {analysis.timings.fps:.0f} | {analysis.detections.num_rows} | {kept:.1%} |")
     return lines
 
 

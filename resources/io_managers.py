@@ -40,8 +40,12 @@ class EpisodeTableIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({STORAGE_KEY: key, "uri": store.uri(key), "rows": obj.num_rows})
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
-        key = self._materialized_key(context)
-        return table_from_parquet(self.storage.get_storage().get_bytes(key))
+        """This run's table when this run wrote it (the normal episode run), else the latest one."""
+        store = self.storage.get_storage()
+        own = EpisodeLayout(parse_episode_id(context.asset_partition_key)).table_key(
+            context.step_context.run_id, context.asset_key.path[-1])
+        key = own if store.exists(own) else self._materialized_key(context)
+        return table_from_parquet(store.get_bytes(key))
 
     @staticmethod
     def _materialized_key(context: dg.InputContext) -> str:

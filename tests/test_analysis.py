@@ -21,7 +21,7 @@ def run(path, tmp_path, **options):
 
 def test_one_face_one_track_across_the_clip(carphone, tmp_path):
     analysis, _, _ = run(carphone, tmp_path)
-    counts = analysis.counts
+    counts = analysis.counts.model_dump()
     assert counts["frames_analyzed"] == 120
     assert counts["detections"] == 120  # one face in every frame
     assert counts["tracks"] == 1
@@ -32,9 +32,9 @@ def test_one_face_one_track_across_the_clip(carphone, tmp_path):
 
 def test_head_movement_keeps_few_tracks_at_a_sampled_rate(cap13, tmp_path):
     analysis, _, _ = run(cap13, tmp_path, fps=5)
-    assert analysis.counts["frames_analyzed"] == 153
-    assert analysis.counts["detections"] >= 150
-    assert 1 <= analysis.counts["tracks"] <= 2
+    assert analysis.counts.frames_analyzed == 153
+    assert analysis.counts.detections >= 150
+    assert 1 <= analysis.counts.tracks <= 2
     ids = np.array(analysis.detections["track_id"].to_pylist())
     assert np.mean(ids == ids[-1]) > 0.95  # nearly every detection belongs to the main track
 
@@ -44,17 +44,17 @@ def test_exports_are_real_jpegs_in_the_run_folder(carphone, tmp_path):
     files = artifact_files(tmp_path)
     frames = [f for f in files if f.startswith("artifacts/frames/test/s01/e01/run1/frame_")]
     crops = [f for f in files if f.startswith("artifacts/crops/test/s01/e01/run1/track_0001/")]
-    assert len(frames) == analysis.counts["frames_saved"] == 120
-    assert len(crops) == analysis.counts["crops_saved"] == 4  # one per second of a 4 s clip
+    assert len(frames) == analysis.counts.frames_saved == 120
+    assert len(crops) == analysis.counts.crops_saved == 4  # one per second of a 4 s clip
     crop = cv2.imread(str(tmp_path / crops[0]))
     assert crop is not None and 50 < crop.shape[0] < 110 and 40 < crop.shape[1] < 100
-    assert analysis.counts["export_failures"] == 0
+    assert analysis.counts.export_failures == 0
 
 
 def test_nothing_exported_when_disabled(carphone, tmp_path):
     analysis, _, _ = run(carphone, tmp_path, save_frames=False, save_crops=False)
     assert artifact_files(tmp_path) == []
-    assert analysis.counts["frames_saved"] == analysis.counts["crops_saved"] == 0
+    assert analysis.counts.frames_saved == analysis.counts.crops_saved == 0
 
 
 def test_progress_rises_and_is_rate_limited(cap13, tmp_path):
@@ -71,9 +71,9 @@ def test_progress_rises_and_is_rate_limited(cap13, tmp_path):
 
 def test_partly_decodable_video_finishes_and_counts_unreadable_frames(partly_decodable_video, tmp_path):
     analysis, _, _ = run(partly_decodable_video, tmp_path)
-    assert analysis.counts["frames_unreadable"] > 0
-    assert analysis.counts["frames_analyzed"] + analysis.counts["frames_unreadable"] == 765
-    assert analysis.counts["detections"] > 0
+    assert analysis.counts.frames_unreadable > 0
+    assert analysis.counts.frames_analyzed + analysis.counts.frames_unreadable == 765
+    assert analysis.counts.detections > 0
 
 
 def test_failed_exports_are_counted_and_not_listed_as_saved(carphone, tmp_path):
@@ -85,7 +85,7 @@ def test_failed_exports_are_counted_and_not_listed_as_saved(carphone, tmp_path):
     analysis = analyze_episode(parse_episode_id("test-s01e01"), probe_video(carphone), "run1",
                                RunOptions(save_frames=True, save_crops=True), LocalStorage(tmp_path),
                                on_warning=warnings.append)
-    counts = analysis.counts
+    counts = analysis.counts.model_dump()
     assert counts["export_failures"] == 120 == len(warnings)
     assert counts["frames_saved"] == 0 and analysis.frames["path"].null_count == 120
     assert counts["crops_saved"] == 4  # crops go to another folder and still succeed

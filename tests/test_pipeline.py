@@ -64,7 +64,7 @@ def test_progress_is_written_and_ends_done_with_the_manifest_counts(data_dir, in
     ratios = [r.ratio for r in history]
     assert ratios == sorted(ratios) and ratios[-1] == 1.0
     latest = store.latest(parse_episode_id(EP))
-    assert latest.phase == "done" and latest.counts == manifest(data_dir)["counts"]
+    assert latest.phase == "done" and latest.counts.model_dump() == manifest(data_dir)["counts"]
     assert latest.eta_seconds == 0
 
 

@@ -102,7 +102,7 @@ def test_run_launched_through_the_webservers_graphql_api_writes_progress_from_ea
     assert wait_run(stack, run_id) == "SUCCESS"
     records = history(stack, ep_id, run_id)
     assert_complete_stream(records)
-    assert records[-1].counts == manifest(stack, ep_id)["counts"]
+    assert records[-1].counts.model_dump() == manifest(stack, ep_id)["counts"]
     pids = step_pids(stack, run_id)
     assert set(pids) == {"episode_analysis", "manifests"} and len(set(pids.values())) == 2  # multiprocess
 

@@ -45,7 +45,7 @@ def test_eta_is_frames_left_over_the_rate_so_far():
     assert record.fps == 5 and record.eta_seconds == 15 and record.ratio == 0.25
 
 
-def test_ratio_never_decreases_and_stays_below_one_until_done():
+def test_ratio_never_decreases_and_stays_below_one():
     ticks = Ticks()
     clock = ProgressClock("carphone-s01e01", "run1", "cpu", 100, clock=ticks)
     ratios = []
@@ -53,9 +53,7 @@ def test_ratio_never_decreases_and_stays_below_one_until_done():
         ticks.now += 1
         ratios.append(clock.update("detecting", frames, force=True).ratio)
     assert ratios == sorted(ratios) and max(ratios) < 1.0
-    done = clock.done({"detections": 1}, {"frames": "f/"})
-    assert done.ratio == 1.0 and done.eta_seconds == 0 and done.frames_total == done.frames_done == 120
-    assert done.seq == 6
+    assert clock.frames_total == 120  # more frames than announced: the total follows
 
 
 def test_updates_are_rate_limited_to_25_frames_or_one_second():

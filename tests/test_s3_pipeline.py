@@ -67,7 +67,7 @@ def test_s3_run_lays_out_exactly_what_a_local_run_does(s3_env, s3_client, data_d
     assert all(store.exists(path.removeprefix(root)) for path in crops["path"].to_pylist())
     latest = ProgressStore(store).latest(parse_episode_id(EP))
     assert latest.phase == "done" and latest.run_id == remote.run_id
-    assert latest.counts == manifest["counts"]
+    assert latest.counts.model_dump() == manifest["counts"]
     uploads = s3_client.list_multipart_uploads(Bucket=TEST_BUCKET, Prefix=s3_env.s3_prefix)
     assert not uploads.get("Uploads")  # whole-object puts only
 

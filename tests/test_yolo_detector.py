@@ -34,7 +34,7 @@ def test_yolo_weights_run_through_the_pipeline(yolo_weights, cap13, tmp_path):
     analysis = analyze_episode(parse_episode_id("yolo-s01e01"), info, "run1", options, LocalStorage(tmp_path))
     assert analysis.detector.name == "yolo:face_untrained.pt"
     assert analysis.detector.weights_sha256 == hashlib.sha256(yolo_weights.read_bytes()).hexdigest()
-    assert analysis.counts["frames_analyzed"] == 62
+    assert analysis.counts.frames_analyzed == 62
     assert analysis.detections.num_rows > 0  # an untrained model still emits low-score boxes
     assert boxes_outside_frame(analysis.detections, info.width, info.height) == 0
 

@@ -16,11 +16,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from screentime.analysis.checks import boxes_mostly_outside
 from screentime.analysis.exports import ExportWriter
 from screentime.contracts.episode import EpisodeId
 from screentime.contracts.layout import EpisodeLayout
+from screentime.contracts.manifest import Counts, Timings
 from screentime.contracts.options import RunOptions
 from screentime.contracts.progress import ProgressRecord
+from screentime.contracts.tables import CROPS_SCHEMA, DETECTIONS_SCHEMA, FRAMES_SCHEMA, TRACKS_SCHEMA
 from screentime.progress.clock import ProgressClock
 from screentime.storage import Storage
 from screentime.vision.detectors import DetectorInfo, load_detector
@@ -46,26 +49,34 @@ class EpisodeAnalysis:
     tracks: pa.Table
     crops: pa.Table
     frames_unreadable: int
+    frames_decoded: int
+    boxes_outside: int  # boxes the detector put mostly outside the frame (before clipping)
     export_failures: int
     seconds: float
     artifacts: dict[str, str] = field(default_factory=dict)
 
     @property
-    def counts(self) -> dict[str, int]:
-        return {
-            "frames_analyzed": self.frames.num_rows,
-            "detections": self.detections.num_rows,
-            "tracks": self.tracks.num_rows,
-            "frames_saved": self.frames.num_rows - self.frames["path"].null_count,
-            "crops_saved": self.crops.num_rows,
-            "frames_unreadable": self.frames_unreadable,
-            "export_failures": self.export_failures,
-        }
+    def episode_frames(self) -> int:
+        """The episode's length in frames: what the container announced, or more if more decoded."""
+        return max(self.source.frame_count, self.frames_decoded)
 
     @property
-    def timings(self) -> dict[str, float]:
+    def counts(self) -> Counts:
+        return Counts(
+            frames_analyzed=self.frames.num_rows,
+            frames_decoded=self.frames_decoded,
+            detections=self.detections.num_rows,
+            tracks=self.tracks.num_rows,
+            frames_saved=self.frames.num_rows - self.frames["path"].null_count,
+            crops_saved=self.crops.num_rows,
+            frames_unreadable=self.frames_unreadable,
+            export_failures=self.export_failures,
+        )
+
+    @property
+    def timings(self) -> Timings:
         n = self.frames.num_rows
-        return {"seconds": round(self.seconds, 3), "fps": round(n / self.seconds, 3) if self.seconds else 0.0}
+        return Timings(seconds=round(self.seconds, 3), fps=round(n / self.seconds, 3) if self.seconds else 0.0)
 
 
 def crop_region(box: np.ndarray, width: int, height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
@@ -93,27 +104,6 @@ class _Columns:
         return pa.table({name: self.data[name] for name in schema.names}, schema=schema)
 
 
-FRAMES_SCHEMA = pa.schema([
-    ("frame_index", pa.int32()), ("timestamp_s", pa.float64()), ("faces", pa.int16()), ("path", pa.string()),
-])
-DETECTIONS_SCHEMA = pa.schema([
-    ("frame_index", pa.int32()), ("timestamp_s", pa.float64()), ("track_id", pa.int32()),
-    ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
-    ("score", pa.float32()), ("landmarks", pa.list_(pa.float32(), 10)),
-])
-TRACKS_SCHEMA = pa.schema([
-    ("track_id", pa.int32()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
-    ("start_s", pa.float64()), ("end_s", pa.float64()), ("detections", pa.int32()),
-    ("mean_score", pa.float32()), ("best_frame", pa.int32()), ("best_score", pa.float32()),
-    ("frames", pa.list_(pa.int32())), ("boxes", pa.list_(pa.list_(pa.float32(), 4))),
-])
-CROPS_SCHEMA = pa.schema([
-    ("track_id", pa.int32()), ("frame_index", pa.int32()), ("timestamp_s", pa.float64()),
-    ("x1", pa.int32()), ("y1", pa.int32()), ("x2", pa.int32()), ("y2", pa.int32()),
-    ("score", pa.float32()), ("path", pa.string()),
-])
-
-
 def _tracks_table(tracker: FaceTracker) -> pa.Table:
     cols = _Columns(*TRACKS_SCHEMA.names)
     for track_id in sorted(tracker.tracks):
@@ -125,6 +115,13 @@ def _tracks_table(tracker: FaceTracker) -> pa.Table:
             best_frame=t.frames[best], best_score=t.scores[best], frames=t.frames, boxes=t.boxes,
         )
     return cols.table(TRACKS_SCHEMA)
+
+
+def _written_prefixes(storage: Storage, layout: EpisodeLayout, run_id: str, frames: pa.Table,
+                      crops: pa.Table) -> dict[str, str]:
+    """The URI prefix of each artifact kind this run really wrote (tables always)."""
+    wrote = {"frames": frames["path"].null_count < frames.num_rows, "crops": crops.num_rows > 0, "manifests": True}
+    return {kind: storage.uri(prefix) for kind, prefix in layout.run_prefixes(run_id).items() if wrote[kind]}
 
 
 def analyze_episode(
@@ -153,12 +150,14 @@ def analyze_episode(
     crops = _Columns(*CROPS_SCHEMA.names)
     last_crop_at: dict[int, float] = {}
     done = 0
+    boxes_outside = 0
     clock.update("detecting", 0, force=True)
     try:
         for batch in batched(iter(reader), batch_size):
             results = detector.detect([f.det_image for f in batch], reader.scale, options.min_score)
             for frame, faces in zip(batch, results, strict=False):
-                faces = faces.clipped(source.width, source.height)
+                boxes_outside += boxes_mostly_outside(faces.xyxy, source.width, source.height)
+                faces = faces.clipped(source.width, source.height)  # then the tables hold in-frame boxes
                 ids = tracker.update(frame.index, frame.timestamp_s, faces)
                 frame_path = None
                 if options.save_frames:
@@ -203,7 +202,8 @@ def analyze_episode(
         ep=ep, run_id=run_id, source=source, options=options, device=device, detector=detector.info,
         tracker=tracker.info, analysis_fps=analysis_fps, frames=frames_table,
         detections=dets.table(DETECTIONS_SCHEMA), tracks=_tracks_table(tracker), crops=crops_table,
-        frames_unreadable=reader.frames_unreadable, export_failures=writer.failed,
+        frames_unreadable=reader.frames_unreadable, frames_decoded=reader.frames_decoded,
+        boxes_outside=boxes_outside, export_failures=writer.failed,
         seconds=time.monotonic() - started,
-        artifacts={k: storage.uri(v) for k, v in layout.run_prefixes(run_id).items()},
+        artifacts=_written_prefixes(storage, layout, run_id, frames_table, crops_table),
     )

@@ -1,56 +1,48 @@
-"""The manifest contract: `manifest.json` per episode, written last and atomically.
+"""Publishing an episode: `manifest.json` written last and atomically, the run's commit point.
 
-Its presence means the episode's outputs are complete. Publishing it is the commit point of a
-run: afterwards every other run folder of the episode (older results, crashed attempts) is
-deleted, so a re-run replaces rather than accumulates.
+Afterwards every other run folder of the episode (older results, crashed attempts) is deleted,
+so a re-run replaces rather than accumulates. Only one run of an episode may be active at a time
+(see `screentime.library.runs`... enforced by the Dagster layer), so nothing live is pruned.
 """
 
 from __future__ import annotations
 
-import json
+from pydantic import ValidationError
 
 from screentime.analysis.episode import EpisodeAnalysis
-from screentime.contracts.episode import EpisodeId
+from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.layout import KINDS, EpisodeLayout
+from screentime.contracts.manifest import Manifest, ModelInfo, SourceVideo
 from screentime.contracts.progress import utc_now
 from screentime.storage import Storage
 
-MANIFEST_VERSION = 1
+
+def manifest_for(analysis: EpisodeAnalysis) -> Manifest:
+    """Everything the manifest says about a finished analysis; `created_at` is set on publishing."""
+    return Manifest(
+        ep_id=str(analysis.ep),
+        run_id=analysis.run_id,
+        source=SourceVideo(**analysis.source.as_dict()),
+        options=analysis.options,
+        analysis_fps=round(analysis.analysis_fps, 6),
+        device=analysis.device,
+        detector=ModelInfo(**analysis.detector.as_dict()),
+        tracker=analysis.tracker,
+        counts=analysis.counts,
+        timings=analysis.timings,
+        artifacts=analysis.artifacts,
+    )
 
 
-def manifest_for(analysis: EpisodeAnalysis) -> dict:
-    """Everything the manifest says about a finished analysis, except `created_at`."""
-    options = analysis.options.model_dump()
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "ep_id": str(analysis.ep),
-        "run_id": analysis.run_id,
-        "source": analysis.source.as_dict(),
-        "options": options,
-        "analysis_fps": round(analysis.analysis_fps, 6),
-        "device": analysis.device,
-        "detector": analysis.detector.as_dict(),
-        "tracker": analysis.tracker,
-        "counts": analysis.counts,
-        "timings": analysis.timings,
-        "artifacts": analysis.artifacts,
-    }
-
-
-def finalize_manifest(fields: dict) -> dict:
-    return {**fields, "created_at": utc_now()}
-
-
-def publish_manifest(storage: Storage, manifest: dict) -> int:
+def publish_manifest(storage: Storage, manifest: Manifest) -> tuple[Manifest, int]:
     """Write manifest.json atomically, then delete the episode's other run folders.
 
-    Returns how many stale objects were removed.
+    Returns the published manifest (with `created_at`) and how many stale objects were removed.
     """
-    from screentime.contracts.episode import parse_episode_id
-
-    layout = EpisodeLayout(parse_episode_id(manifest["ep_id"]))
-    storage.put_text(layout.manifest_key, json.dumps(manifest, indent=2, sort_keys=True), "application/json")
-    return prune_other_runs(storage, layout, keep=manifest["run_id"])
+    published = manifest.model_copy(update={"created_at": utc_now()})
+    layout = EpisodeLayout(parse_episode_id(published.ep_id))
+    storage.put_text(layout.manifest_key, published.model_dump_json(indent=2), "application/json")
+    return published, prune_other_runs(storage, layout, keep=published.run_id)
 
 
 def prune_other_runs(storage: Storage, layout: EpisodeLayout, keep: str) -> int:
@@ -62,9 +54,12 @@ def prune_other_runs(storage: Storage, layout: EpisodeLayout, keep: str) -> int:
     return removed
 
 
-def read_manifest(storage: Storage, ep: EpisodeId) -> dict | None:
-    key = EpisodeLayout(ep).manifest_key
+def read_manifest(storage: Storage, ep: EpisodeId) -> Manifest | None:
+    """The episode's published manifest; None when there is none, or it is not a valid manifest
+    (a manifest that cannot be read does not vouch for any outputs)."""
     try:
-        return json.loads(storage.get_text(key))
+        return Manifest.model_validate_json(storage.get_text(EpisodeLayout(ep).manifest_key))
     except FileNotFoundError:
+        return None
+    except (ValidationError, ValueError):
         return None

@@ -49,7 +49,8 @@ def _failure_reason(result) -> str:
     for event in result.all_events:
         if event.is_step_failure or event.is_run_failure:
             error = getattr(event.event_specific_data, "error", None)
-            while error is not None and error.cause is not None:
+            # Past Dagster's wrappers to our one-line error; its own cause is for the logs.
+            while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
                 error = error.cause
             if error is not None:
                 return f"{error.cls_name}: {error.message.strip().splitlines()[0]}"
@@ -69,6 +70,7 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
 
     import dagster as dg
 
+    from screentime.assets.guard import active_runs, describe
     from screentime.contracts.names import EPISODE_JOB, EPISODES, LAUNCHED_BY_TAG
     from screentime.contracts.run_config import episode_run_config
     from screentime.pipelines.definitions import defs, storage
@@ -77,6 +79,11 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
     storage.get_storage().check_writable()
     home = ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
+        busy = active_runs(instance, str(ep))
+        if busy:  # the run itself checks again (two CLI runs can race); this says it before starting one
+            print(f"error: {ep} is already being analysed by {describe(busy[0])}; nothing was started",
+                  file=sys.stderr)
+            return EXIT_FAILED
         if not instance.has_dynamic_partition(EPISODES, str(ep)):
             instance.add_dynamic_partitions(EPISODES, [str(ep)])
         run_config = episode_run_config(options, str(video_path), echo=not quiet)

@@ -19,3 +19,7 @@ class VideoError(ScreentimeError):
 
 class StorageError(ScreentimeError):
     pass
+
+
+class EpisodeBusy(ScreentimeError):
+    """Another run is analysing the same episode right now."""

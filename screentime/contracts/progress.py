@@ -7,16 +7,24 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
+from screentime.contracts.manifest import Counts
+
+# In run order. `queued`: launched, not started yet (the API reports it); `starting`: loading the
+# model; `detecting`: decoding + detection + tracking; `exporting`: the last JPEGs; `embedding` and
+# `grouping`: people from the tracks; then one terminal record, `done` or `error`.
+Phase = Literal["queued", "starting", "detecting", "exporting", "embedding", "grouping", "done", "error"]
+PHASES: tuple[str, ...] = get_args(Phase)
 TERMINAL_PHASES = ("done", "error")
 
 
 class ProgressRecord(BaseModel):
     ep_id: str
     run_id: str
-    phase: str = Field(description="starting, detecting, exporting, done or error")
+    phase: Phase = Field(description="what the run is doing: " + ", ".join(PHASES))
     frames_done: int = 0
     frames_total: int = 0
     ratio: float = Field(0.0, ge=0.0, le=1.0)
@@ -26,7 +34,7 @@ class ProgressRecord(BaseModel):
     device: str = ""
     updated_at: str = ""
     seq: int = 0
-    counts: dict[str, int] | None = None
+    counts: Counts | None = Field(None, description="on the terminal `done` record: the manifest's counts")
     artifacts: dict[str, str] | None = None
     error_type: str | None = None
     error: str | None = None

@@ -85,7 +85,7 @@ def episode_for(relative: str) -> EpisodeId:
     try:
         return parse_episode_id(f"{show}-{stem}")
     except InvalidEpisodeId as exc:
-        raise InvalidEpisodeId(f"not named {LAYOUT}, e.g. the-office/s02e07.mp4 ({exc})") from None
+        raise InvalidEpisodeId(f"not named {LAYOUT}, e.g. the-office/s02e07.mp4 ({exc})") from exc
 
 
 def classify(root: str, files: Iterable[VideoFile]) -> Scan:

@@ -45,7 +45,7 @@ def _readable_video(ep: EpisodeId, video: str) -> str:
         return location
     # A name too long for the file system, no permission, a symlink loop, ~nobody/...
     except (OSError, RuntimeError) as exc:
-        raise VideoError(f"cannot read video {video[:300]!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise VideoError(f"cannot read video {video[:300]!r}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def _check_weights(options: RunOptions) -> None:

@@ -80,8 +80,8 @@ def local_video(location: str) -> Iterator[Path]:
         target = folder / Path(key).name  # keeps the extension, which some demuxers look at
         try:
             download_file(_s3_client(), bucket, key, target)
-        except FileNotFoundError:
-            raise VideoError(f"video not found: {location}") from None
+        except FileNotFoundError as exc:
+            raise VideoError(f"video not found: {location}") from exc
         yield target
     finally:
         shutil.rmtree(folder, ignore_errors=True)

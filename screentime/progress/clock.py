@@ -78,10 +78,6 @@ class ProgressClock:
         self._last_emit_frames, self._last_emit_time = self.frames_done, now
         return self._send(self._record(phase))
 
-    def done(self, counts: dict[str, int], artifacts: dict[str, str]) -> ProgressRecord:
-        self.frames_total = max(self.frames_total, self.frames_done)
-        return self._send(self._record("done", counts=counts, artifacts=artifacts))
-
     def error(self, exc: BaseException) -> ProgressRecord:
         message = str(exc).strip()
         if not message:  # e.g. Dagster's interrupt of a cancelled run carries no text

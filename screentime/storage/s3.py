@@ -55,8 +55,8 @@ def normalize_prefix(prefix: str) -> str:
     if prefix:
         try:
             check_key(prefix)
-        except StorageError:
-            raise InvalidOption(f"invalid S3 prefix {prefix!r} (S3_PREFIX)") from None
+        except StorageError as exc:
+            raise InvalidOption(f"invalid S3 prefix {prefix!r} (S3_PREFIX)") from exc
     return prefix
 
 
@@ -106,10 +106,10 @@ def download_file(client, bucket: str, key: str, target: Path) -> None:
         client.download_file(bucket, key, str(target))
     except ClientError as exc:
         if _code(exc) in _NOT_FOUND:
-            raise FileNotFoundError(f"s3://{bucket}/{key} does not exist") from None
-        raise StorageError(f"download of s3://{bucket}/{key} failed: {_describe(exc)}") from None
+            raise FileNotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+        raise StorageError(f"download of s3://{bucket}/{key} failed: {_describe(exc)}") from exc
     except BotoCoreError as exc:
-        raise StorageError(f"download of s3://{bucket}/{key} failed: {exc}") from None
+        raise StorageError(f"download of s3://{bucket}/{key} failed: {exc}") from exc
 
 
 def object_exists(client, uri: str) -> bool:
@@ -121,9 +121,9 @@ def object_exists(client, uri: str) -> bool:
     except ClientError as exc:
         if _code(exc) in _NOT_FOUND:
             return False
-        raise StorageError(f"check of {uri} failed: {_describe(exc)}") from None
+        raise StorageError(f"check of {uri} failed: {_describe(exc)}") from exc
     except BotoCoreError as exc:
-        raise StorageError(f"check of {uri} failed: {exc}") from None
+        raise StorageError(f"check of {uri} failed: {exc}") from exc
 
 
 def _code(exc: ClientError) -> str:
@@ -178,7 +178,7 @@ class S3Storage(Storage):
                 return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
             except ClientError as exc:
                 if _code(exc) in _NOT_FOUND:
-                    raise FileNotFoundError(self.uri(key)) from None
+                    raise FileNotFoundError(self.uri(key)) from exc
                 raise
 
     def exists(self, key: str) -> bool:
@@ -268,20 +268,20 @@ class _Translate:
         where = f"{self.action} of {s.uri(self.key) if self.key else s.root_uri}"
         if isinstance(exc, NoCredentialsError):
             raise StorageError(f"{where} failed: no AWS credentials found (set AWS_ACCESS_KEY_ID and "
-                               "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)") from None
+                               "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)") from exc
         if isinstance(exc, BotoConnectionError | HTTPClientError):
             s._mark_unreachable()
             raise StorageError(f"{where} failed: cannot reach S3 endpoint {s.endpoint} after "
-                               f"{MAX_ATTEMPTS} attempts ({exc})") from None
+                               f"{MAX_ATTEMPTS} attempts ({exc})") from exc
         if isinstance(exc, ClientError):
             code = _code(exc)
             if code in _CREDENTIAL_ERRORS:
                 raise StorageError(f"{where} failed: S3 refused the credentials or access to bucket "
                                    f"{s.bucket!r} ({_describe(exc)}); check AWS_ACCESS_KEY_ID / "
-                                   "AWS_SECRET_ACCESS_KEY and the bucket policy") from None
+                                   "AWS_SECRET_ACCESS_KEY and the bucket policy") from exc
             if code == "NoSuchBucket":
                 raise StorageError(f"{where} failed: bucket {s.bucket!r} does not exist at "
-                                   f"{s.endpoint} (S3_BUCKET)") from None
+                                   f"{s.endpoint} (S3_BUCKET)") from exc
             attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
-            raise StorageError(f"{where} failed after {attempts} attempt(s): {_describe(exc)}") from None
-        raise StorageError(f"{where} failed: {type(exc).__name__}: {exc}") from None
+            raise StorageError(f"{where} failed after {attempts} attempt(s): {_describe(exc)}") from exc
+        raise StorageError(f"{where} failed: {type(exc).__name__}: {exc}") from exc

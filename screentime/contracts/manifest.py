@@ -1,0 +1,68 @@
+"""The manifest contract: `manifest.json` per episode, written last; its presence means the
+episode's outputs are complete. One model serves the writer, the terminal progress record, the
+API's responses and the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from screentime.contracts.options import RunOptions
+
+MANIFEST_VERSION = 2
+
+
+class Counts(BaseModel):
+    """What a run produced. Saved counts only count files that were really written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    frames_analyzed: int = Field(0, description="analysed (sampled) frames")
+    frames_decoded: int = Field(0, description="frames the decoder produced (the container may claim more or fewer)")
+    detections: int = Field(0, description="face boxes")
+    tracks: int = Field(0, description="face tracks")
+    frames_saved: int = Field(0, description="frame JPEGs written")
+    crops_saved: int = Field(0, description="crop JPEGs written")
+    frames_unreadable: int = Field(0, description="frames the container announced that could not be decoded")
+    export_failures: int = Field(0, description="JPEG writes that failed (warnings, not errors)")
+
+
+class Timings(BaseModel):
+    seconds: float = Field(description="wall-clock seconds of the analysis")
+    fps: float = Field(description="analysed frames per second")
+
+
+class SourceVideo(BaseModel):
+    path: str = Field(description="the video as given (path or s3:// URI)")
+    fps: float
+    frame_count: int = Field(description="frames the container announced")
+    duration_s: float
+    width: int
+    height: int
+
+
+class ModelInfo(BaseModel):
+    """Which model made the numbers: a change of any field marks the episode outdated."""
+
+    name: str
+    version: str
+    weights_sha256: str
+    backend: str = ""
+
+
+class Manifest(BaseModel):
+    manifest_version: int = MANIFEST_VERSION
+    ep_id: str
+    run_id: str
+    source: SourceVideo
+    options: RunOptions
+    analysis_fps: float = Field(description="the rate frames were analysed at")
+    device: str
+    detector: ModelInfo
+    tracker: dict[str, Any]
+    counts: Counts
+    timings: Timings
+    artifacts: dict[str, str] = Field(description="URI prefix of each artifact kind that this run wrote")
+    created_at: str = Field("", description="UTC time the manifest was published")

@@ -1,0 +1,38 @@
+"""The table contracts: the Arrow schemas of an episode's Parquet files (one row type each).
+
+    frames.parquet      one row per analysed frame (+ the JPEG's URI when frames are saved)
+    detections.parquet  one row per face box: frame, time, track, box, score, 5 landmarks
+    tracks.parquet      one row per face track: span, counts, best frame, every box
+    crops.parquet       one row per exported face crop (JPEG URI)
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+FRAMES_SCHEMA = pa.schema([
+    ("frame_index", pa.int32()), ("timestamp_s", pa.float64()), ("faces", pa.int16()), ("path", pa.string()),
+])
+DETECTIONS_SCHEMA = pa.schema([
+    ("frame_index", pa.int32()), ("timestamp_s", pa.float64()), ("track_id", pa.int32()),
+    ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
+    ("score", pa.float32()), ("landmarks", pa.list_(pa.float32(), 10)),
+])
+TRACKS_SCHEMA = pa.schema([
+    ("track_id", pa.int32()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
+    ("start_s", pa.float64()), ("end_s", pa.float64()), ("detections", pa.int32()),
+    ("mean_score", pa.float32()), ("best_frame", pa.int32()), ("best_score", pa.float32()),
+    ("frames", pa.list_(pa.int32())), ("boxes", pa.list_(pa.list_(pa.float32(), 4))),
+])
+CROPS_SCHEMA = pa.schema([
+    ("track_id", pa.int32()), ("frame_index", pa.int32()), ("timestamp_s", pa.float64()),
+    ("x1", pa.int32()), ("y1", pa.int32()), ("x2", pa.int32()), ("y2", pa.int32()),
+    ("score", pa.float32()), ("path", pa.string()),
+])
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "frames": FRAMES_SCHEMA,
+    "detections": DETECTIONS_SCHEMA,
+    "tracks": TRACKS_SCHEMA,
+    "crops": CROPS_SCHEMA,
+}
