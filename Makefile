@@ -9,7 +9,7 @@ export SCREENTIME_VIDEOS_DIR ?= $(CURDIR)/videos
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.yolo_config
 UI_PORT ?= 3000
 
-.PHONY: install home demo test test-all ui validate bench bench-sse bench-api s3 clean
+.PHONY: install home demo test test-all lint ui validate bench bench-sse bench-api s3 clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest -q
+
+# ruff, then the import contracts of pyproject.toml (import-linter); see docs/architecture.md.
+lint: install
+	BIN=$(BIN) .ci/lint
 
 ui: home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
