@@ -73,7 +73,7 @@ def load_faces(keep=lambda clip, person, frame: True) -> list[Face]:
         dx, dy = (x2 - x1) * CROP_MARGIN, (y2 - y1) * CROP_MARGIN
         cx1, cy1 = max(0, int(x1 - dx)), max(0, int(y1 - dy))
         cx2, cy2 = min(w, int(np.ceil(x2 + dx))), min(h, int(np.ceil(y2 + dy)))
-        ok, jpeg = cv2.imencode(".jpg", image[cy1:cy2, cx1:cx2], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        _, jpeg = cv2.imencode(".jpg", image[cy1:cy2, cx1:cx2], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         crop = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
         faces.append(Face(clip, person, i, (x1, y1, x2, y2), score, crop,
                           np.array([x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1], dtype=np.float32),

@@ -138,11 +138,10 @@ class FaceEmbedder:
     def _square(self, box: np.ndarray):
         """The square around the box's centre with the box's longer side: the 5-point predictor was
         trained on dlib's square detector boxes, and this measured best on RetinaFace's taller boxes."""
-        x1, y1, x2, y2 = box
+        x1, y1, x2, y2 = (float(v) for v in box)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         half = max(x2 - x1, y2 - y1, 1.0) / 2
-        return self._dlib.rectangle(int(round(cx - half)), int(round(cy - half)),
-                                    int(round(cx + half)), int(round(cy + half)))
+        return self._dlib.rectangle(round(cx - half), round(cy - half), round(cx + half), round(cy + half))
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
