@@ -18,7 +18,7 @@ Per face: the detector's box, made square (side = its longer edge, same centre),
 descriptors have a norm of about 1.46, so dlib's usual rule "same person if Euclidean < 0.6" is
 about cosine distance < 0.08 here; bench/bench_embeddings.py measures the threshold on real faces.
 
-Speed: about 100 ms per face on one core of a 2-core AMD EPYC VM (dlib-bin has no BLAS). dlib's
+Speed: 100-120 ms per face on one core of a 2-core AMD EPYC VM (dlib-bin has no BLAS). dlib's
 batch call was measured no faster on the CPU, and dlib holds the GIL, so threads do not help:
 run several processes for parallelism. Each ``FaceEmbedder`` serialises its own calls with a lock
 (dlib's network keeps per-call state).
