@@ -1,0 +1,1 @@
+"""Who is who: face embeddings for grouping face tracks into people."""
