@@ -4,6 +4,11 @@
     detections.parquet  one row per face box: frame, time, track, box, score, 5 landmarks
     tracks.parquet      one row per face track: span, counts, best frame, every box
     crops.parquet       one row per exported face crop (JPEG URI)
+    shots.parquet       one row per shot: the episode cut at its hard cuts
+    faces.parquet       the few sharpest face chips of each track (JPEG bytes), what embeddings use
+    embeddings.parquet  one row per track part: a face vector (a track splits where its face changes)
+    people.parquet      one row per track part: the person it shows
+    screentime.parquet  one row per person: seconds on screen, share, appearances, first/last seen
 """
 
 from __future__ import annotations
@@ -29,10 +34,39 @@ CROPS_SCHEMA = pa.schema([
     ("x1", pa.int32()), ("y1", pa.int32()), ("x2", pa.int32()), ("y2", pa.int32()),
     ("score", pa.float32()), ("path", pa.string()),
 ])
+SHOTS_SCHEMA = pa.schema([
+    ("shot", pa.int32()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
+    ("start_s", pa.float64()), ("end_s", pa.float64()),
+])
+FACES_SCHEMA = pa.schema([
+    ("track_id", pa.int32()), ("frame_index", pa.int32()), ("timestamp_s", pa.float64()),
+    ("score", pa.float32()),
+    # the face box and 5 landmarks inside the chip, in chip pixels
+    ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
+    ("landmarks", pa.list_(pa.float32(), 10)), ("jpeg", pa.binary()),
+])
+EMBEDDINGS_SCHEMA = pa.schema([
+    ("track_id", pa.int32()), ("part", pa.int16()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
+    ("shot", pa.int32()), ("samples", pa.int16()), ("embedding", pa.list_(pa.float32())),
+])
+PEOPLE_SCHEMA = pa.schema([
+    ("track_id", pa.int32()), ("part", pa.int16()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
+    ("person_id", pa.int32()),
+])
+SCREENTIME_SCHEMA = pa.schema([
+    ("person_id", pa.int32()), ("name", pa.string()), ("seconds", pa.float64()), ("share", pa.float64()),
+    ("appearances", pa.int32()), ("first_seen_s", pa.float64()), ("last_seen_s", pa.float64()),
+    ("crop", pa.string()),
+])
 
 SCHEMAS: dict[str, pa.Schema] = {
     "frames": FRAMES_SCHEMA,
     "detections": DETECTIONS_SCHEMA,
     "tracks": TRACKS_SCHEMA,
     "crops": CROPS_SCHEMA,
+    "shots": SHOTS_SCHEMA,
+    "faces": FACES_SCHEMA,
+    "embeddings": EMBEDDINGS_SCHEMA,
+    "people": PEOPLE_SCHEMA,
+    "screentime": SCREENTIME_SCHEMA,
 }

@@ -1,0 +1,68 @@
+"""Screen time per person: how long each person of an episode is on screen.
+
+A person's screen time is the union of the analysed frames in which any of their tracks has a
+detection, each frame standing for 1/analysis_fps seconds (DESIGN.md's rule): two of their tracks
+in one frame count that frame once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from screentime.contracts.tables import SCREENTIME_SCHEMA
+
+
+def screen_time_table(detections: pa.Table, people: pa.Table, crops: pa.Table, analysis_fps: float,
+                      duration_s: float, names: dict[int, str] | None = None) -> pa.Table:
+    """One row per person, longest on screen first.
+
+    detections: frame_index, timestamp_s, track_id (one row per face box)
+    people:     track_id, part, first_frame, last_frame, person_id (the track parts of each person)
+    crops:      track_id, frame_index, score, path (exported crops; may be empty)
+    """
+    names = names or {}
+    frame_s = 1.0 / analysis_fps if analysis_fps > 0 else 0.0
+    det_frames = detections["frame_index"].to_numpy()
+    det_times = detections["timestamp_s"].to_numpy()
+    det_tracks = detections["track_id"].to_numpy()
+    person_of = np.full(len(det_frames), -1, np.int64)
+    for row in people.to_pylist():
+        hit = (det_tracks == row["track_id"]) & (det_frames >= row["first_frame"]) & (det_frames <= row["last_frame"])
+        person_of[hit] = row["person_id"]
+    crop_person = _crop_people(crops, people)
+    rows = []
+    for person_id in sorted(set(people["person_id"].to_pylist())):
+        mine = person_of == person_id
+        frames = np.unique(det_frames[mine])
+        seconds = len(frames) * frame_s
+        parts = sum(1 for p in people["person_id"].to_pylist() if p == person_id)
+        best = crop_person.get(person_id)
+        rows.append({
+            "person_id": person_id,
+            "name": names.get(person_id),
+            "seconds": round(seconds, 3),
+            "share": round(seconds / duration_s, 6) if duration_s > 0 else 0.0,
+            "appearances": parts,
+            "first_seen_s": float(det_times[mine].min()) if mine.any() else None,
+            "last_seen_s": float(det_times[mine].max()) if mine.any() else None,
+            "crop": best,
+        })
+    rows.sort(key=lambda r: (-r["seconds"], r["person_id"]))
+    return pa.Table.from_pylist(rows, schema=SCREENTIME_SCHEMA)
+
+
+def _crop_people(crops: pa.Table, people: pa.Table) -> dict[int, str]:
+    """Each person's best exported crop (highest detector score)."""
+    best: dict[int, tuple[float, str]] = {}
+    if crops.num_rows == 0:
+        return {}
+    parts = people.to_pylist()
+    for crop in crops.select(["track_id", "frame_index", "score", "path"]).to_pylist():
+        for part in parts:
+            if part["track_id"] == crop["track_id"] and part["first_frame"] <= crop["frame_index"] <= part["last_frame"]:
+                current = best.get(part["person_id"])
+                if current is None or crop["score"] > current[0]:
+                    best[part["person_id"]] = (crop["score"], crop["path"])
+                break
+    return {person: path for person, (_, path) in best.items()}
