@@ -6,6 +6,9 @@
     artifacts/manifests/<show>/s<SS>/e<EE>/manifest.json    (the commit point, written last)
     artifacts/manifests/<show>/s<SS>/e<EE>/progress.json    (latest progress record)
     artifacts/manifests/<show>/s<SS>/e<EE>/progress.jsonl   (progress history)
+    artifacts/people/<show>/registry.json                   (the show's people registry, latest)
+    artifacts/people/<show>/history/v<NNNNNN>.json          (every earlier version of it)
+    artifacts/people/<show>/screentime.parquet              (identity x episode seconds, the show)
 
 Each run writes into its own `<run_id>` folder; `manifest.json` names the run whose outputs are
 complete. Once it is replaced, the other run folders are deleted. A crash therefore leaves either
@@ -79,3 +82,28 @@ class EpisodeLayout:
             if "/" in rest:
                 runs.add(rest.split("/", 1)[0])
         return runs
+
+
+@dataclass(frozen=True)
+class ShowLayout:
+    """Where a show's people registry and its show-level tables live."""
+
+    show: str
+
+    def __post_init__(self) -> None:
+        EpisodeId(self.show, 1, 1)  # validates the slug the same way episode ids do
+
+    @property
+    def prefix(self) -> str:
+        return f"{ARTIFACTS}/people/{self.show}/"
+
+    @property
+    def registry_key(self) -> str:
+        return f"{self.prefix}registry.json"
+
+    def history_key(self, version: int) -> str:
+        return f"{self.prefix}history/v{int(version):06d}.json"
+
+    @property
+    def screentime_key(self) -> str:
+        return f"{self.prefix}screentime.parquet"

@@ -69,6 +69,10 @@ class Storage(ABC):
     def append_text(self, key: str, text: str) -> None:
         """Append to a text object (progress history)."""
 
+    @abstractmethod
+    def put_new(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Create `key` only if it does not exist (atomically); FileExistsError otherwise."""
+
     def put_text(self, key: str, text: str, content_type: str | None = None) -> None:
         self.put_bytes(key, text.encode("utf-8"), content_type)
 

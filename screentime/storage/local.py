@@ -36,6 +36,19 @@ class LocalStorage(Storage):
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def put_new(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp, target)  # a hard link fails if the target exists: create-only, and whole
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
     def get_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
 

@@ -164,6 +164,19 @@ class S3Storage(Storage):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
                                    ContentType=content_type or content_type_for(key))
 
+    def put_new(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """A conditional PUT (If-None-Match: *): S3 and compatible servers refuse it with 412 when
+        the key exists, atomically."""
+        key = check_key(key)
+        with self._errors("write", key):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*",
+                                       ContentType=content_type or content_type_for(key))
+            except ClientError as exc:
+                if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                    raise FileExistsError(self.uri(key)) from exc
+                raise
+
     def put_file(self, key: str, path: str | os.PathLike[str], content_type: str | None = None) -> None:
         """Stream a local file up in one PUT (up to S3's 5 GiB limit for a single PUT)."""
         key = check_key(key)
