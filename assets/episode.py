@@ -61,6 +61,8 @@ ANALYSIS_TABLES = {
     "detections": "Every face box with score, landmarks and track id.",
     "tracks": "Face tracks: first/last frame, timestamps, boxes, mean score.",
     "crops": "Face crops per track (JPEG paths).",
+    "shots": "Shots: the episode cut at its hard cuts (no track crosses one).",
+    "faces": "The few sharpest face chips of each track (JPEG bytes): what embeddings are computed from.",
 }
 
 
@@ -123,6 +125,8 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
         **common, "crops_saved": counts.crops_saved, "export_failures": counts.export_failures,
         **({"prefix": dg.MetadataValue.path(analysis.artifacts["crops"])} if "crops" in analysis.artifacts else {}),
     })
+    yield dg.Output(analysis.shots, "shots", metadata={**common, "shots": counts.shots})
+    yield dg.Output(analysis.faces, "faces", metadata={**common, "faces": analysis.faces.num_rows})
     bad_boxes = analysis.boxes_outside + boxes_outside_frame(analysis.detections, source.width, source.height)
     yield dg.AssetCheckResult(asset_key="detections", check_name="boxes_inside_frame",
                               passed=bad_boxes == 0, metadata={"boxes_outside": bad_boxes})
@@ -145,13 +149,16 @@ def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:
 @dg.asset(
     partitions_def=episode_partitions,
     group_name=EPISODE_GROUP,
-    deps=["detections", "tracks", "crops"],
-    ins={"frames": dg.AssetIn(input_manager_key="table_io_manager")},
+    deps=["detections", "tracks", "crops", "shots", "faces", "embeddings", "screentime"],
+    ins={"frames": dg.AssetIn(input_manager_key="table_io_manager"),
+         "people": dg.AssetIn(input_manager_key="table_io_manager")},
     description="manifest.json: counts, timings, device, model, source and artifact prefixes. "
     "Written last; its presence means the episode's outputs are complete.",
 )
-def manifests(context: dg.AssetExecutionContext, frames: pa.Table, storage: StorageResource) -> dg.MaterializeResult:
+def manifests(context: dg.AssetExecutionContext, frames: pa.Table, people: pa.Table,
+              storage: StorageResource) -> dg.MaterializeResult:
     manifest = Manifest.model_validate_json(frames.schema.metadata[MANIFEST_METADATA])
+    manifest.counts.people = len(set(people["person_id"].to_pylist()))
     if manifest.ep_id != context.partition_key:
         raise dg.Failure(f"frames belong to {manifest.ep_id}, not {context.partition_key}")
     if manifest.run_id != context.run_id:  # publishing is bound to the run that analysed

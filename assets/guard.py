@@ -9,20 +9,49 @@ A run's record exists before it starts, so two runs that race always agree on wh
 
 from __future__ import annotations
 
+import os
+import socket
+
 import dagster as dg
 
 from screentime.contracts.errors import EpisodeBusy
-from screentime.contracts.names import EPISODE_JOB, LAUNCHED_BY_TAG, PARTITION_TAG
+from screentime.contracts.names import EPISODE_JOB, LAUNCHED_BY_TAG, PARTITION_TAG, PROCESS_TAG
 
 ACTIVE = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
           dg.DagsterRunStatus.CANCELING]
 
 
+def process_tag() -> str:
+    """This process as `<host>:<pid>`, the tag an in-process run carries."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _died(run: dg.DagsterRun) -> bool:
+    """An in-process run whose process on this host is gone (killed: nothing marked it failed)."""
+    host, _, pid = run.tags.get(PROCESS_TAG, "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def active_runs(instance: dg.DagsterInstance, ep_id: str) -> list[dg.RunRecord]:
-    """Runs of the episode job for `ep_id` that are starting or running, oldest first."""
+    """Runs of the episode job for `ep_id` that are starting or running, oldest first. An
+    in-process run whose process died is marked failed on the way, so it holds nothing."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(job_name=EPISODE_JOB, statuses=ACTIVE, tags={PARTITION_TAG: ep_id}))
-    return sorted(records, key=lambda r: (r.create_timestamp, r.dagster_run.run_id))
+    alive = []
+    for record in records:
+        if _died(record.dagster_run):
+            instance.report_run_failed(record.dagster_run, message="the process running it died (killed?)")
+        else:
+            alive.append(record)
+    return sorted(alive, key=lambda r: (r.create_timestamp, r.dagster_run.run_id))
 
 
 def describe(record: dg.RunRecord) -> str:

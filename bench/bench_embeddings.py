@@ -83,12 +83,12 @@ def main() -> None:
     sample = faces[: args.timing_faces]
     images, boxes = [f.crop for f in sample], np.stack([f.crop_box for f in sample])
     n = len(sample)
-    single = per_face_ms(lambda: [embedder.embed([im], b[None]) for im, b in zip(images, boxes)], n)
+    single = per_face_ms(lambda: [embedder.embed([im], b[None]) for im, b in zip(images, boxes, strict=False)], n)
     batched = per_face_ms(lambda: embedder.embed(images, boxes), n)
     dlib, net, sp = embedder._dlib, embedder._net, embedder._landmarks
     rgbs = [cv2.cvtColor(im, cv2.COLOR_BGR2RGB) for im in images]
     groups = []
-    for rgb, b in zip(rgbs, boxes):
+    for rgb, b in zip(rgbs, boxes, strict=False):
         group = dlib.full_object_detections()
         group.append(sp(rgb, embedder._square(b)))
         groups.append(group)

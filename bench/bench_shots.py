@@ -31,8 +31,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from screentime.video import FrameReader, probe_video
-from screentime.vision.shots import ShotDetector
+from screentime.vision.shots import ShotDetector  # noqa: E402
+from screentime.vision.video import FrameReader, probe_video  # noqa: E402
 
 CLIPS = {  # file: the first frame of each new shot
     "group_shots.mp4": [75, 125, 175, 225, 275, 325, 375, 425, 475],
@@ -226,7 +226,10 @@ def main() -> None:
                 ms = 1000 * float(np.median(result["seconds"][cls.name]))
                 rows.append((step, f"| {cls.name} | {clip} | {step} | {len(truth)} | {tp} ({exact} exact) | {fp} | {fn} | {ms:.2f} |"))
                 t = totals.setdefault((cls.name, step), [0, 0, 0, []])
-                t[0] += tp; t[1] += fp; t[2] += fn; t[3] += result["seconds"][cls.name]
+                t[0] += tp
+                t[1] += fp
+                t[2] += fn
+                t[3] += result["seconds"][cls.name]
         del frames
     print("| detector | clip | every nth frame | cuts | found | false | missed | ms/frame (median) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -2,21 +2,22 @@
 
 import dagster as dg
 
-from screentime.assets import episode_analysis, manifests
+from screentime.assets import embeddings, episode_analysis, manifests, people, screentime, show_people
 from screentime.pipelines.jobs import episode_job
 from screentime.pipelines.loggers import progress_logger
 from screentime.pipelines.progress_sensors import progress_sensors
 from screentime.pipelines.schedules import nightly_catch_up
 from screentime.pipelines.sensors import episode_discovery
+from screentime.pipelines.show_sensors import show_job, show_rollup
 from screentime.resources import EpisodeTableIOManager, StorageResource
 
 
 def build_defs(storage: StorageResource) -> dg.Definitions:
     """The whole Screentime code location over one storage (tests pass a temporary one)."""
     return dg.Definitions(
-        assets=[episode_analysis, manifests],
-        jobs=[episode_job],
-        sensors=[*progress_sensors, episode_discovery],
+        assets=[episode_analysis, embeddings, people, screentime, manifests, show_people],
+        jobs=[episode_job, show_job],
+        sensors=[*progress_sensors, episode_discovery, show_rollup],
         schedules=[nightly_catch_up],
         loggers={"progress": progress_logger, "console": dg.colored_console_logger},
         resources={

@@ -66,7 +66,7 @@ def main() -> None:
         boxes = detect(frame)
         if len(boxes) != len(labels[i]):
             sys.exit(f"group_shots frame {i}: {len(boxes)} faces, {len(labels[i])} labels")
-        rows += [("group_shots.mp4", who, i, b) for who, b in zip(labels[i], boxes)]
+        rows += [("group_shots.mp4", who, i, b) for who, b in zip(labels[i], boxes, strict=False)]
     for clip, (who, frames) in SINGLE.items():
         for i, frame in sorted(read_frames(MEDIA / clip, set(frames)).items()):
             boxes = detect(frame)

@@ -17,7 +17,7 @@ from screentime.pipelines.definitions import defs
 
 
 def test_the_template_instance_queues_runs_within_limits(tmp_path):
-    with resources.as_file(resources.files("screentime").joinpath("dagster.yaml")) as template:
+    with resources.as_file(resources.files("screentime.pipelines").joinpath("dagster.yaml")) as template:
         shutil.copy(template, tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
@@ -49,7 +49,7 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def test_the_gpu_pool_limit_exists_before_any_run_and_a_hand_set_one_is_kept(tmp_path):
-    with resources.as_file(resources.files("screentime").joinpath("dagster.yaml")) as template:
+    with resources.as_file(resources.files("screentime.pipelines").joinpath("dagster.yaml")) as template:
         shutil.copy(template, tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         ensure_pool_limits(instance)
@@ -71,7 +71,7 @@ def test_the_daemon_runs_sensor_and_backfill_runs_within_the_limits(tmp_path, ca
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SCREENTIME_DATA_DIR": str(tmp_path / "data"),
            "SCREENTIME_VIDEOS_DIR": str(tmp_path / "videos"), "STORAGE_BACKEND": "local"}
     (tmp_path / "home").mkdir()
-    with resources.as_file(resources.files("screentime").joinpath("dagster.yaml")) as template:
+    with resources.as_file(resources.files("screentime.pipelines").joinpath("dagster.yaml")) as template:
         shutil.copy(template, tmp_path / "home" / "dagster.yaml")
     bin_dir = os.path.dirname(sys.executable)
     daemon = subprocess.Popen([os.path.join(bin_dir, "dagster-daemon"), "run", "-w", str(write_workspace(tmp_path))],

@@ -100,22 +100,24 @@ def test_sigkill_during_manifest_writes_never_tears_it(tmp_path):
         import sys
         from screentime.analysis.publish import publish_manifest
         from screentime.storage import LocalStorage
+        from tests.manifests import sample_manifest
         storage = LocalStorage(sys.argv[1])
         i = 0
         while True:
             i += 1
-            publish_manifest(storage, {{"ep_id": "{EP}", "run_id": f"run-{{i}}", "n": i, "pad": "x" * 2_000_000}})
+            publish_manifest(storage, sample_manifest("{EP}", f"run-{{i}}", tracker={{"n": i, "pad": "x" * 2_000_000}}))
             print(i, flush=True)
     """)
     data = tmp_path / "data"
     for attempt in range(5):
-        proc = subprocess.Popen([sys.executable, "-c", code, str(data)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", code, str(data)], stdout=subprocess.PIPE, text=True,
+                                cwd=Path(__file__).resolve().parents[1])
         for _ in range(3 + attempt):
             proc.stdout.readline()
         time.sleep(0.01 * attempt)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         manifest = json.loads((data / MANIFEST).read_text())  # always whole JSON
-        assert manifest["run_id"] == f"run-{manifest['n']}" and len(manifest["pad"]) == 2_000_000
+        assert manifest["run_id"] == f"run-{manifest['tracker']['n']}" and len(manifest["tracker"]["pad"]) == 2_000_000
     leftovers = [p.name for p in (data / MANIFEST).parent.iterdir() if p.name != "manifest.json"]
     assert all(name.endswith(".tmp") for name in leftovers)  # only temp files a kill can strand

@@ -10,13 +10,27 @@ from screentime.pipelines.definitions import defs
 def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"frames", "detections", "tracks", "crops", "manifests"}
+    assert keys == {"frames", "detections", "tracks", "crops", "shots", "faces", "embeddings", "people",
+                    "screentime", "manifests", "show_people"}
 
 
-def test_assets_are_partitioned_by_episode():
+def test_assets_are_partitioned_by_episode_and_the_roll_up_by_show():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
-        assert graph.get(key).partitions_def.name == "episodes"
+        expected = "shows" if key.to_user_string() == "show_people" else "episodes"
+        assert graph.get(key).partitions_def.name == expected
+
+
+def test_the_manifest_is_published_after_every_other_episode_asset():
+    graph = defs.resolve_asset_graph()
+    ancestors, todo = set(), [dg.AssetKey("manifests")]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys:
+            if parent not in ancestors:
+                ancestors.add(parent)
+                todo.append(parent)
+    episode_assets = {k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def.name == "episodes"}
+    assert ancestors == episode_assets - {dg.AssetKey("manifests")}
 
 
 def test_launchpad_shows_every_run_option_with_the_progress_logger_on():
@@ -33,4 +47,5 @@ def test_launchpad_shows_every_run_option_with_the_progress_logger_on():
 
 def test_asset_checks_are_declared():
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"boxes_inside_frame", "tracks_within_episode"}
+    assert checks == {"boxes_inside_frame", "tracks_within_episode", "every_track_one_person",
+                      "within_episode_length"}

@@ -1,6 +1,5 @@
 """Episode discovery: the scan of a videos root, and the sensor on a real Dagster instance."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from screentime.pipelines.sensors import episode_discovery
 from screentime.resources import StorageResource
 from screentime.storage import open_storage
 from screentime.storage.sync import sync_tree
+from tests.manifests import sample_manifest
 from tests.s3_fixtures import TEST_BUCKET
 
 SEASONS = ["the-office/s01e01.mp4", "the-office/s01e02.mp4", "the-office/s02e01.mkv"]
@@ -81,7 +81,7 @@ def test_a_replaced_file_is_requested_again_under_a_new_run_key(videos, data_dir
 def test_an_episode_whose_manifest_is_newer_than_its_file_is_registered_not_rerun(videos, data_dir, instance):
     manifest = data_dir / "artifacts/manifests/the-office/s01/e01/manifest.json"
     manifest.parent.mkdir(parents=True)
-    manifest.write_text(json.dumps({"ep_id": "the-office-s01e01", "created_at": "2999-01-01T00:00:00.000Z"}))
+    manifest.write_text(sample_manifest("the-office-s01e01", created_at="2999-01-01T00:00:00.000Z").model_dump_json())
     result = tick(instance, data_dir)
     assert "the-office-s01e01" in instance.get_dynamic_partitions(EPISODES)
     assert [r.partition_key for r in result.run_requests] == ["the-office-s01e02", "the-office-s02e01"]

@@ -37,9 +37,19 @@ def test_materialises_every_asset_and_a_complete_manifest(data_dir, instance, ca
     assert pq.read_table(run_dir / "tracks.parquet").num_rows == 1
 
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
-    assert materialized == {"frames", "detections", "tracks", "crops", "manifests"}
+    assert materialized == {"frames", "detections", "tracks", "crops", "shots", "faces", "embeddings", "people",
+                            "screentime", "manifests"}
+    # one man on screen the whole clip: one person, ~4.0 s (120 frames at 29.97 fps)
+    assert m["counts"]["people"] == 1 and m["counts"]["shots"] == 1
+    screentime = pq.read_table(run_dir / "screentime.parquet").to_pylist()
+    assert len(screentime) == 1 and screentime[0]["person_id"] == 1 and screentime[0]["appearances"] == 1
+    assert abs(screentime[0]["seconds"] - 4.0) < 0.05 and screentime[0]["share"] > 0.99
+    assert screentime[0]["crop"].endswith(".jpg")
+    assert pq.read_table(run_dir / "people.parquet").to_pylist() == [
+        {"track_id": 1, "part": 0, "first_frame": 0, "last_frame": 119, "person_id": 1}]
     checks = result.get_asset_check_evaluations()
-    assert {c.check_name for c in checks} == {"boxes_inside_frame", "tracks_within_episode"}
+    assert {c.check_name for c in checks} == {"boxes_inside_frame", "tracks_within_episode", "every_track_one_person",
+                                              "within_episode_length"}
     assert all(c.passed for c in checks)
 
 

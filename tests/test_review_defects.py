@@ -43,15 +43,16 @@ def test_boxes_mostly_outside_counts_wrong_coordinates_not_border_overshoot():
 def test_the_boxes_check_catches_a_detector_in_the_wrong_coordinates(carphone, tmp_path, monkeypatch):
     real = analysis_module.load_detector
 
-    def scaled_detector(*args, **kwargs):  # returns boxes 3x too large, as a detector that forgot to rescale
-        detector = real(*args, **kwargs)
-        detect = detector.detect
+    class WrongCoordinates:  # boxes 3x too large, as a detector that forgot to rescale would give
+        def __init__(self, detector):
+            self.detector, self.info = detector, detector.info
 
-        def wrong(images, scale, min_score):
-            return [FaceBoxes(f.xyxy * 3, f.score, f.landmarks * 3) for f in detect(images, scale, min_score)]
+        def detect(self, images, scale, min_score):
+            return [FaceBoxes(f.xyxy * 3, f.score, f.landmarks * 3)
+                    for f in self.detector.detect(images, scale, min_score)]
 
-        detector.detect = wrong
-        return detector
+    def scaled_detector(*args, **kwargs):  # a wrapper: the real detector may be cached and shared
+        return WrongCoordinates(real(*args, **kwargs))
 
     ep, source = parse_episode_id("test-s01e01"), probe_video(carphone)
     good = analyze_episode(ep, source, "run1", RunOptions(fps=5, save_crops=False), LocalStorage(tmp_path / "a"))

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from screentime.analysis.checks import boxes_mostly_outside
 from screentime.analysis.exports import ExportWriter
+from screentime.analysis.face_samples import FaceSampler
 from screentime.contracts.episode import EpisodeId
 from screentime.contracts.layout import EpisodeLayout
 from screentime.contracts.manifest import Counts, Timings
@@ -28,6 +29,7 @@ from screentime.progress.clock import ProgressClock
 from screentime.storage import Storage
 from screentime.vision.detectors import DetectorInfo, load_detector
 from screentime.vision.devices import resolve_device
+from screentime.vision.shots import ShotDetector, shots_table
 from screentime.vision.tracking import FaceTracker
 from screentime.vision.video import FrameReader, VideoInfo, batched, effective_fps, expected_sampled_frames
 
@@ -48,6 +50,8 @@ class EpisodeAnalysis:
     detections: pa.Table
     tracks: pa.Table
     crops: pa.Table
+    shots: pa.Table
+    faces: pa.Table
     frames_unreadable: int
     frames_decoded: int
     boxes_outside: int  # boxes the detector put mostly outside the frame (before clipping)
@@ -67,6 +71,7 @@ class EpisodeAnalysis:
             frames_decoded=self.frames_decoded,
             detections=self.detections.num_rows,
             tracks=self.tracks.num_rows,
+            shots=self.shots.num_rows,
             frames_saved=self.frames.num_rows - self.frames["path"].null_count,
             crops_saved=self.crops.num_rows,
             frames_unreadable=self.frames_unreadable,
@@ -110,7 +115,7 @@ def _tracks_table(tracker: FaceTracker) -> pa.Table:
         t = tracker.tracks[track_id]
         best = int(np.argmax(t.scores))
         cols.add(
-            track_id=track_id, first_frame=t.frames[0], last_frame=t.frames[-1], start_s=t.timestamps[0],
+            track_id=track_id, shot=t.shot, first_frame=t.frames[0], last_frame=t.frames[-1], start_s=t.timestamps[0],
             end_s=t.timestamps[-1], detections=len(t.frames), mean_score=float(np.mean(t.scores)),
             best_frame=t.frames[best], best_score=t.scores[best], frames=t.frames, boxes=t.boxes,
         )
@@ -144,6 +149,8 @@ def analyze_episode(
     batch_size = options.batch_size or (32 if device.startswith("cuda") else 2)
     reader = FrameReader(source, options.fps, options.det_size, queue_size=max(8, 2 * batch_size))
     tracker = FaceTracker(analysis_fps)
+    shots = ShotDetector()
+    sampler = FaceSampler()
     writer = ExportWriter(storage, options.jpeg_quality, on_warning=on_warning)
     frames = _Columns(*FRAMES_SCHEMA.names)
     dets = _Columns(*DETECTIONS_SCHEMA.names)
@@ -155,7 +162,9 @@ def analyze_episode(
     try:
         for batch in batched(iter(reader), batch_size):
             results = detector.detect([f.det_image for f in batch], reader.scale, options.min_score)
-            for frame, faces in zip(batch, results, strict=False):
+            for frame, faces in zip(batch, results, strict=True):
+                if shots.update(frame.index, frame.timestamp_s, frame.det_image):
+                    tracker.cut()  # no track crosses a cut
                 boxes_outside += boxes_mostly_outside(faces.xyxy, source.width, source.height)
                 faces = faces.clipped(source.width, source.height)  # then the tables hold in-frame boxes
                 ids = tracker.update(frame.index, frame.timestamp_s, faces)
@@ -173,6 +182,9 @@ def analyze_episode(
                         y2=faces.xyxy[:, 3].tolist(), score=faces.score.tolist(),
                         landmarks=faces.landmarks.reshape(n, 10).tolist(),
                     )
+                for i in np.flatnonzero(ids >= 0):
+                    sampler.offer(int(ids[i]), frame.index, frame.timestamp_s, float(faces.score[i]), faces.xyxy[i],
+                                  faces.landmarks[i], frame.image)
                 if options.save_crops:
                     for i in np.flatnonzero(ids >= 0):
                         track_id = int(ids[i])
@@ -202,6 +214,8 @@ def analyze_episode(
         ep=ep, run_id=run_id, source=source, options=options, device=device, detector=detector.info,
         tracker=tracker.info, analysis_fps=analysis_fps, frames=frames_table,
         detections=dets.table(DETECTIONS_SCHEMA), tracks=_tracks_table(tracker), crops=crops_table,
+        shots=shots_table(shots.shots(source.fps, max(source.frame_count, reader.frames_decoded))),
+        faces=sampler.table(),
         frames_unreadable=reader.frames_unreadable, frames_decoded=reader.frames_decoded,
         boxes_outside=boxes_outside, export_failures=writer.failed,
         seconds=time.monotonic() - started,

@@ -71,7 +71,7 @@ def face_chip(image: np.ndarray, box: np.ndarray, landmarks: np.ndarray,
 class FaceSampler:
     """Keeps the best face of each track per `segment_s` seconds, at most `per_track` per track."""
 
-    def __init__(self, segment_s: float = 2.0, per_track: int = 6):
+    def __init__(self, segment_s: float = 2.0, per_track: int = 3):
         self.segment_s = segment_s
         self.per_track = max(2, per_track)
         self._start: dict[int, float] = {}

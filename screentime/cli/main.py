@@ -70,8 +70,8 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
 
     import dagster as dg
 
-    from screentime.assets.guard import active_runs, describe
-    from screentime.contracts.names import EPISODE_JOB, EPISODES, LAUNCHED_BY_TAG
+    from screentime.assets.guard import active_runs, describe, process_tag
+    from screentime.contracts.names import EPISODE_JOB, EPISODES, LAUNCHED_BY_TAG, PROCESS_TAG
     from screentime.contracts.run_config import episode_run_config
     from screentime.pipelines.definitions import defs, storage
     from screentime.pipelines.instance import ensure_dagster_home
@@ -90,7 +90,7 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
         run_config["loggers"]["console"]["config"]["log_level"] = "WARNING"
         result = defs.resolve_job_def(EPISODE_JOB).execute_in_process(
             run_config=run_config, instance=instance, partition_key=str(ep), raise_on_error=False,
-            tags={LAUNCHED_BY_TAG: "cli"},
+            tags={LAUNCHED_BY_TAG: "cli", PROCESS_TAG: process_tag()},
         )
         if not result.success:
             print(f"error: run {result.run_id} failed: {_failure_reason(result)}", file=sys.stderr)

@@ -25,7 +25,7 @@ from screentime.contracts.episode import EpisodeId
 
 ARTIFACTS = "artifacts"
 KINDS = ("frames", "crops", "manifests")
-TABLES = ("frames", "detections", "tracks", "crops")
+TABLES = ("frames", "detections", "tracks", "crops", "shots", "faces", "embeddings", "people", "screentime")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 

@@ -17,3 +17,8 @@ LAUNCHED_BY_TAG = "screentime/launched_by"  # cli, api, sensor, schedule or back
 REASON_TAG = "screentime/reason"  # why the nightly catch-up asked for a run
 SHOW_TAG = "screentime/show"
 SEASONS_TAG = "screentime/seasons"
+
+SHOWS = "shows"  # the dynamic partitions set of the show-level assets: one per show slug
+SHOW_GROUP = "shows"
+SHOW_JOB = "show_job"
+PROCESS_TAG = "screentime/process"  # <host>:<pid> of an in-process (CLI) run, to tell when it died

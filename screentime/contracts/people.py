@@ -31,6 +31,7 @@ class EpisodePerson(BaseModel):
 
 class EpisodeLinks(BaseModel):
     run_id: str = Field(description="the analysis run whose people were linked")
+    people_sha256: str = Field("", description="of the people.parquet that was linked: a change re-links")
     people: list[EpisodePerson] = Field(default_factory=list)
 
 

@@ -2,7 +2,7 @@
 
     frames.parquet      one row per analysed frame (+ the JPEG's URI when frames are saved)
     detections.parquet  one row per face box: frame, time, track, box, score, 5 landmarks
-    tracks.parquet      one row per face track: span, counts, best frame, every box
+    tracks.parquet      one row per face track (within one shot): span, counts, best frame, every box
     crops.parquet       one row per exported face crop (JPEG URI)
     shots.parquet       one row per shot: the episode cut at its hard cuts
     faces.parquet       the few sharpest face chips of each track (JPEG bytes), what embeddings use
@@ -24,7 +24,7 @@ DETECTIONS_SCHEMA = pa.schema([
     ("score", pa.float32()), ("landmarks", pa.list_(pa.float32(), 10)),
 ])
 TRACKS_SCHEMA = pa.schema([
-    ("track_id", pa.int32()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
+    ("track_id", pa.int32()), ("shot", pa.int32()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
     ("start_s", pa.float64()), ("end_s", pa.float64()), ("detections", pa.int32()),
     ("mean_score", pa.float32()), ("best_frame", pa.int32()), ("best_score", pa.float32()),
     ("frames", pa.list_(pa.int32())), ("boxes", pa.list_(pa.list_(pa.float32(), 4))),

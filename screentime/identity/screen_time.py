@@ -60,7 +60,8 @@ def _crop_people(crops: pa.Table, people: pa.Table) -> dict[int, str]:
     parts = people.to_pylist()
     for crop in crops.select(["track_id", "frame_index", "score", "path"]).to_pylist():
         for part in parts:
-            if part["track_id"] == crop["track_id"] and part["first_frame"] <= crop["frame_index"] <= part["last_frame"]:
+            in_part = part["first_frame"] <= crop["frame_index"] <= part["last_frame"]
+            if part["track_id"] == crop["track_id"] and in_part:
                 current = best.get(part["person_id"])
                 if current is None or crop["score"] > current[0]:
                     best[part["person_id"]] = (crop["score"], crop["path"])

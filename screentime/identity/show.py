@@ -24,12 +24,11 @@ SHOW_SCREENTIME_SCHEMA = pa.schema([
 ])
 
 
-def identity_vectors(registry: PeopleRegistry, skip_episode: str | None = None) -> dict[int, np.ndarray]:
-    """Each identity's mean face vector over its people (episodes other than `skip_episode`)."""
+def identity_vectors(registry: PeopleRegistry) -> dict[int, np.ndarray]:
+    """Each identity's mean face vector over its people in every episode linked so far (an
+    episode being re-linked counts with its old links: its re-run finds its old identities)."""
     sums: dict[int, list[np.ndarray]] = {}
-    for ep_id, links in registry.episodes.items():
-        if ep_id == skip_episode:
-            continue
+    for links in registry.episodes.values():
         for person in links.people:
             if person.embedding:
                 sums.setdefault(person.identity, []).append(np.asarray(person.embedding, np.float32))
@@ -37,11 +36,11 @@ def identity_vectors(registry: PeopleRegistry, skip_episode: str | None = None) 
 
 
 def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list[EpisodePerson],
-                 threshold: float) -> PeopleRegistry:
+                 threshold: float, people_sha256: str = "") -> PeopleRegistry:
     """A new registry (unsaved) with the episode's people linked; their `identity` fields are ignored."""
     updated = registry.model_copy(deep=True)
     people = sorted(people, key=lambda p: p.person_id)  # person ids follow first appearance
-    known = identity_vectors(updated, skip_episode=ep_id)
+    known = identity_vectors(updated)
     ids = sorted(known)
     assigned: dict[int, int] = {}  # index in people -> identity
     with_vectors = [i for i, p in enumerate(people) if p.embedding]
@@ -60,7 +59,7 @@ def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list
             updated.identities[identity] = Identity(id=identity)
             updated.next_id += 1
         linked.append(person.model_copy(update={"identity": identity}))
-    updated.episodes[ep_id] = EpisodeLinks(run_id=run_id, people=linked)
+    updated.episodes[ep_id] = EpisodeLinks(run_id=run_id, people_sha256=people_sha256, people=linked)
     return updated
 
 

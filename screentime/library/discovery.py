@@ -14,6 +14,7 @@ from pathlib import Path
 
 from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId, ScreentimeError
+from screentime.contracts.manifest import Manifest
 from screentime.library.sources import VIDEO_EXTENSIONS
 
 LAYOUT = "<show>/s<SS>e<EE>.<ext>"
@@ -61,11 +62,11 @@ class Scan:
         return {str(video.ep): video for video in self.episodes}
 
 
-def is_processed(video: EpisodeVideo, manifest: dict | None) -> bool:
+def is_processed(video: EpisodeVideo, manifest: Manifest | None) -> bool:
     """An episode whose manifest was written after its video file last changed needs no new run."""
-    if not manifest or not manifest.get("created_at"):
+    if manifest is None or not manifest.created_at:
         return False
-    created = datetime.fromisoformat(manifest["created_at"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00"))
     return created.timestamp() * 1_000_000_000 >= video.mtime_ns
 
 

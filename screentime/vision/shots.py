@@ -29,10 +29,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-SHOTS_SCHEMA = pa.schema([
-    ("shot", pa.int32()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
-    ("start_s", pa.float64()), ("end_s", pa.float64()),
-])
+from screentime.contracts.tables import SHOTS_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class _TrackerInput:
 @dataclass
 class TrackSummary:
     track_id: int
+    shot: int = 0
     frames: list[int] = field(default_factory=list)
     timestamps: list[float] = field(default_factory=list)
     boxes: list[list[float]] = field(default_factory=list)
@@ -68,10 +69,18 @@ class FaceTracker:
         self.settings = {**settings, "track_buffer_s": buffer_s}
         self._tracker = BYTETracker(SimpleNamespace(**settings))
         self.tracks: dict[int, TrackSummary] = {}
+        self._shot = 0
 
     @property
     def info(self) -> dict:
         return {**tracker_identity(), "settings": self.settings}
+
+    def cut(self) -> None:
+        """A shot cut: every track ends here, and faces after it start new tracks. ByteTrack
+        matches by box overlap, so it would otherwise carry a track from one close-up to the next.
+        Track ids keep counting (BYTETracker.reset() would restart them and reuse ids)."""
+        self._tracker.tracked_stracks, self._tracker.lost_stracks, self._tracker.removed_stracks = [], [], []
+        self._shot += 1
 
     def update(self, frame_index: int, timestamp_s: float, faces: FaceBoxes) -> np.ndarray:
         """Advance one analysed frame; return each detection's track id (-1 = none yet)."""
@@ -83,6 +92,6 @@ class FaceTracker:
         for row in out:
             track_id, det_index = int(row[4]), int(row[7])
             ids[det_index] = track_id
-            summary = self.tracks.setdefault(track_id, TrackSummary(track_id))
+            summary = self.tracks.setdefault(track_id, TrackSummary(track_id, shot=self._shot))
             summary.add(frame_index, timestamp_s, xyxy[det_index], faces.score[det_index])
         return ids

@@ -1,0 +1,125 @@
+"""Who is on screen: the per-episode identity assets, downstream of the single decoding pass.
+
+    faces + tracks ──▶ embeddings ──▶ people ──▶ screentime ──▶ manifests (publishes, counts people)
+
+They read only the tables the analysis wrote (face chips included), never the video, and write
+their tables beside them in the analysis run's folder. The embedder runs on the CPU (dlib).
+"""
+
+
+import dagster as dg
+import pyarrow as pa
+
+from screentime.assets.partitions import episode_partitions
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.manifest import Manifest
+from screentime.contracts.names import EPISODE_GROUP
+from screentime.contracts.progress import ProgressRecord
+from screentime.identity.embedder import FaceEmbedder
+from screentime.identity.episode import embed_tracks, group_episode
+from screentime.identity.registry import load_registry
+from screentime.identity.screen_time import screen_time_table
+from screentime.identity.versions import identity_code_version
+from screentime.progress.clock import ProgressClock
+from screentime.progress.log_records import progress_extra
+from screentime.resources.io_managers import analysis_run_of, with_analysis_run
+from screentime.resources.storage import StorageResource
+
+IDENTITY_VERSION = identity_code_version()
+MANIFEST_METADATA = b"screentime.manifest"  # the analysis's manifest, carried by the frames table
+
+
+def analysis_manifest(frames: pa.Table) -> Manifest:
+    return Manifest.model_validate_json(frames.schema.metadata[MANIFEST_METADATA])
+
+
+def _report(context: dg.AssetExecutionContext, storage: StorageResource, phase: str, frames: int) -> None:
+    """A progress record for this phase (the ratio stays where the analysis left it)."""
+    def emit(record: ProgressRecord) -> None:
+        context.log.debug(f"progress {phase}", extra=progress_extra(record, storage))
+
+    ProgressClock(context.partition_key, context.run_id, "cpu", frames, emit).update(phase, frames, force=True)
+
+
+def _same_run(table: pa.Table, *sources: pa.Table) -> pa.Table:
+    return with_analysis_run(table, analysis_run_of(sources[0]) or "")
+
+
+@dg.asset(
+    partitions_def=episode_partitions,
+    group_name=EPISODE_GROUP,
+    io_manager_key="table_io_manager",
+    code_version=IDENTITY_VERSION,
+    ins={"faces": dg.AssetIn(), "tracks": dg.AssetIn()},
+    description="A face vector per track part (dlib's ResNet, 128-d, from the track's face chips); "
+    "a track is cut in two where its face changes abruptly.",
+)
+def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Table,
+               storage: StorageResource) -> dg.Output:
+    _report(context, storage, "embedding", tracks.num_rows)
+    table, stats = embed_tracks(faces, tracks, FaceEmbedder())
+    return dg.Output(_same_run(table, tracks), metadata={
+        "track_parts": table.num_rows, "faces_embedded": stats.faces, "seconds": round(stats.seconds, 3),
+        "ms_per_face": round(stats.ms_per_face, 1), "splits": table.num_rows - tracks.num_rows,
+    })
+
+
+@dg.asset(
+    partitions_def=episode_partitions,
+    group_name=EPISODE_GROUP,
+    io_manager_key="table_io_manager",
+    code_version=IDENTITY_VERSION,
+    ins={"embeddings": dg.AssetIn(), "detections": dg.AssetIn()},
+    description="people.parquet: the person (person_id, by first appearance) of every track part; "
+    "two tracks on screen together are never one person.",
+    check_specs=[dg.AssetCheckSpec("every_track_one_person", asset="people",
+                                   description="Every track part has exactly one person.")],
+)
+def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: pa.Table,
+           storage: StorageResource):
+    _report(context, storage, "grouping", embeddings.num_rows)
+    table = group_episode(embeddings, detections)
+    keys = list(zip(table["track_id"].to_pylist(), table["part"].to_pylist(), strict=True))
+    expected = set(zip(embeddings["track_id"].to_pylist(), embeddings["part"].to_pylist(), strict=True))
+    persons = len(set(table["person_id"].to_pylist()))
+    yield dg.Output(_same_run(table, embeddings), metadata={"people": persons, "track_parts": table.num_rows})
+    yield dg.AssetCheckResult(check_name="every_track_one_person", asset_key="people",
+                              passed=len(keys) == len(set(keys)) and set(keys) == expected,
+                              metadata={"track_parts": len(expected), "rows": len(keys)})
+
+
+@dg.asset(
+    partitions_def=episode_partitions,
+    group_name=EPISODE_GROUP,
+    io_manager_key="table_io_manager",
+    code_version=IDENTITY_VERSION,
+    ins={"people": dg.AssetIn(), "detections": dg.AssetIn(), "crops": dg.AssetIn(), "frames": dg.AssetIn()},
+    description="screentime.parquet: seconds on screen per person (the union of the analysed frames "
+    "their tracks cover, 1/fps s each), share of the episode, appearances, first/last seen, best crop.",
+    check_specs=[dg.AssetCheckSpec("within_episode_length", asset="screentime",
+                                   description="No one is on screen longer than the episode lasts.")],
+)
+def screentime(context: dg.AssetExecutionContext, people: pa.Table, detections: pa.Table, crops: pa.Table,
+               frames: pa.Table, storage: StorageResource):
+    manifest = analysis_manifest(frames)
+    ep = parse_episode_id(context.partition_key)
+    registry = load_registry(storage.get_storage(), ep.show)
+    names = {}
+    for person_id in set(people["person_id"].to_pylist()):
+        identity = registry.identity_of(str(ep), person_id)
+        if identity is not None and identity.name:
+            names[person_id] = identity.name
+    duration = manifest.source.duration_s
+    table = screen_time_table(detections, people, crops, manifest.analysis_fps, duration, names)
+    top = table.slice(0, 5).to_pylist()
+    longest = max(table["seconds"].to_pylist(), default=0.0)
+    yield dg.Output(_same_run(table, people), metadata={
+        "people": table.num_rows, "episode_s": duration,
+        "top": dg.MetadataValue.md("\n".join(
+            ["| person | seconds | share | appearances |", "|---|---|---|---|"]
+            + [f"| {r['name'] or 'person ' + str(r['person_id'])} | {r['seconds']:.1f} | {r['share']:.0%} "
+               f"| {r['appearances']} |" for r in top])),
+    })
+    yield dg.AssetCheckResult(check_name="within_episode_length", asset_key="screentime",
+                              passed=longest <= duration + 1.0 / max(manifest.analysis_fps, 1e-9),
+                              metadata={"longest_s": longest, "episode_s": duration})

@@ -1,0 +1,92 @@
+"""Bringing a show's people up to date: link every published episode whose people changed, drop
+episodes that are gone, save the registry (a new version), write the show's screen-time table.
+
+Safe to run often and concurrently: an episode is re-linked only when its people.parquet
+changed, and a registry write that lost a race (StaleRegistry) is redone on the new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from screentime.analysis.publish import read_manifest
+from screentime.contracts.episode import EpisodeId, parse_episode_id
+from screentime.contracts.layout import ARTIFACTS, EpisodeLayout, ShowLayout
+from screentime.identity.episode import LINK_THRESHOLD, episode_people
+from screentime.identity.registry import StaleRegistry, load_registry, save_registry
+from screentime.identity.show import link_episode, show_screentime
+from screentime.storage.base import Storage
+from screentime.storage.parquet import PARQUET, table_from_parquet, table_to_parquet
+
+ATTEMPTS = 5
+
+
+@dataclass
+class ShowSummary:
+    show: str
+    episodes: int
+    identities: int
+    named: int
+    version: int
+    table_uri: str
+    relinked: list[str] = field(default_factory=list)
+
+
+def published_episodes(storage: Storage, show: str) -> dict[str, str]:
+    """ep_id -> the run id of its published manifest, for every episode of the show."""
+    ShowLayout(show)  # validates the slug
+    found = {}
+    for key in storage.list_keys(f"{ARTIFACTS}/manifests/{show}/"):
+        parts = key.split("/")  # artifacts/manifests/<show>/sSS/eEE/manifest.json
+        if len(parts) != 6 or parts[-1] != "manifest.json":
+            continue
+        try:
+            ep = EpisodeId(show, int(parts[3][1:]), int(parts[4][1:]))
+        except ValueError:
+            continue
+        manifest = read_manifest(storage, ep)
+        if manifest is not None:
+            found[str(ep)] = manifest.run_id
+    return found
+
+
+def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummary:
+    layout = ShowLayout(show)
+    for _ in range(ATTEMPTS):
+        registry = load_registry(storage, show)
+        base = registry.version
+        relinked = []
+        episodes = published_episodes(storage, show)
+        for ep_id, run_id in sorted(episodes.items()):
+            ep = parse_episode_id(ep_id)
+            tables = EpisodeLayout(ep)
+            try:
+                people_bytes = storage.get_bytes(tables.table_key(run_id, "people"))
+                embeddings = table_from_parquet(storage.get_bytes(tables.table_key(run_id, "embeddings")))
+                screentime = table_from_parquet(storage.get_bytes(tables.table_key(run_id, "screentime")))
+            except FileNotFoundError:
+                continue  # published before people existed: nothing to link until it is re-run
+            digest = hashlib.sha256(people_bytes).hexdigest()
+            links = registry.episodes.get(ep_id)
+            if links is not None and links.run_id == run_id and links.people_sha256 == digest:
+                continue
+            persons = episode_people(table_from_parquet(people_bytes), embeddings, screentime)
+            registry = link_episode(registry, ep_id, run_id, persons, LINK_THRESHOLD, people_sha256=digest)
+            relinked.append(ep_id)
+        gone = sorted(set(registry.episodes) - set(episodes))
+        for ep_id in gone:
+            del registry.episodes[ep_id]
+        if relinked or gone:
+            reason = "linked " + (", ".join(relinked) or "nothing") + (f"; dropped {', '.join(gone)}" if gone else "")
+            try:
+                registry = save_registry(storage, registry, base, by=by, reason=reason)
+            except StaleRegistry:
+                continue  # someone wrote first: redo on their version
+        storage.put_bytes(layout.screentime_key, table_to_parquet(show_screentime(registry)), PARQUET)
+        return ShowSummary(
+            show=show, episodes=len(registry.episodes), identities=len(registry.identities),
+            named=sum(1 for i in registry.identities.values() if i.name), version=registry.version,
+            table_uri=storage.uri(layout.screentime_key), relinked=relinked,
+        )
+    raise StaleRegistry(f"the people of {show} kept changing during {ATTEMPTS} attempts to update them")
