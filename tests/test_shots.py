@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from screentime.video import FrameReader, probe_video
+from screentime.vision.video import FrameReader, probe_video
 from screentime.vision.shots import SHOTS_SCHEMA, Shot, ShotDetector, shots_table
 
 GROUP_CUTS = [75, 125, 175, 225, 275, 325, 375, 425, 475]  # tests/media/README.md
