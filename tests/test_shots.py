@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from screentime.vision.video import FrameReader, probe_video
 from screentime.vision.shots import SHOTS_SCHEMA, Shot, ShotDetector, shots_table
+from screentime.vision.video import FrameReader, probe_video
 
 GROUP_CUTS = [75, 125, 175, 225, 275, 325, 375, 425, 475]  # tests/media/README.md
 BIKES_CUTS = [30, 76, 137, 187, 242]

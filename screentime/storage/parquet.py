@@ -17,4 +17,7 @@ def table_to_parquet(table: pa.Table) -> bytes:
 
 
 def table_from_parquet(data: bytes) -> pa.Table:
-    return pq.read_table(io.BytesIO(data))
+    # An Arrow buffer, not a Python file object: Arrow's reader threads then never call back into Python,
+    # which at interpreter exit aborted the process now and then ("terminate called without an active
+    # exception", apache/arrow#34314). Tables here are small; one thread reads them as fast.
+    return pq.read_table(pa.BufferReader(data), use_threads=False)
