@@ -67,3 +67,17 @@ def test_api_warns_when_exposed_without_a_token(host, token, warned):
     from screentime.cli.main import exposed_without_token
 
     assert exposed_without_token(host, token) is warned
+
+
+def test_run_prints_the_people_and_people_lists_the_show(tmp_path, cap13):
+    done = screentime("run", str(cap13), "--ep-id", "cap-s01e01", "--fps", "5", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "people: 1 in 1 track(s) over 1 shot(s)" in done.stderr
+    assert "person 1" in done.stderr and "100.0%" in done.stderr
+    listed = screentime("people", "cap", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("cap: 1 episode(s), 1 people") and "s01" in lines[1]
+    assert lines[2].split()[:3] == ["1", "person", "1"] and lines[2].endswith("30.6s")
+    missing = screentime("people", "nobody", cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no people for nobody yet")

@@ -100,6 +100,9 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
         store = storage.get_storage()
         manifest_uri = store.uri(EpisodeLayout(ep).manifest_key)
         print(f"done: run {result.run_id}; manifest at {manifest_uri}", file=sys.stderr)
+        from screentime.cli.people import print_episode_summary
+
+        print_episode_summary(store, ep)
         print(f"open the UI with `make ui` (DAGSTER_HOME={home}) to see the run and assets", file=sys.stderr)
     return 0
 
@@ -169,7 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from screentime.cli.seasons import add_season_commands
 
-    add_season_commands(sub)  # `add` and `backfill` (see README, Run a season)
+    add_season_commands(sub)  # `add` and `backfill` (see docs/seasons.md)
+    from screentime.cli.people import add_people_command
+
+    add_people_command(sub)  # `people` (see docs/people.md)
     return parser
 
 

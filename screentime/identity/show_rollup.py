@@ -83,7 +83,8 @@ def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummar
                 registry = save_registry(storage, registry, base, by=by, reason=reason)
             except StaleRegistry:
                 continue  # someone wrote first: redo on their version
-        storage.put_bytes(layout.screentime_key, table_to_parquet(show_screentime(registry)), PARQUET)
+        if registry.version:  # a show with nothing published yet gets no files
+            storage.put_bytes(layout.screentime_key, table_to_parquet(show_screentime(registry)), PARQUET)
         return ShowSummary(
             show=show, episodes=len(registry.episodes), identities=len(registry.identities),
             named=sum(1 for i in registry.identities.values() if i.name), version=registry.version,
