@@ -35,7 +35,7 @@ def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("stack")
     home = root / "dagster_home"
     home.mkdir()
-    with resources.as_file(resources.files("screentime").joinpath("dagster.yaml")) as shipped:
+    with resources.as_file(resources.files("screentime.pipelines").joinpath("dagster.yaml")) as shipped:
         shutil.copyfile(shipped, home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "SCREENTIME_DATA_DIR": str(root / "data"),
            "SCREENTIME_VIDEOS_DIR": str(root / "videos"), "STORAGE_BACKEND": "local",

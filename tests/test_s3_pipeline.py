@@ -28,7 +28,7 @@ MANIFEST = "artifacts/manifests/carphone/s01/e01/manifest.json"
 LAYOUT = re.compile(  # README "Artifact layout", with <run> for the run id folder
     r"artifacts/frames/carphone/s01/e01/<run>/frame_\d{6}\.jpg"
     r"|artifacts/crops/carphone/s01/e01/<run>/track_\d{4}/frame_\d{6}\.jpg"
-    r"|artifacts/manifests/carphone/s01/e01/<run>/(frames|detections|tracks|crops)\.parquet"
+    r"|artifacts/manifests/carphone/s01/e01/<run>/(frames|detections|tracks|crops|shots|faces|embeddings|people|screentime)\.parquet"
     r"|artifacts/manifests/carphone/s01/e01/(manifest|progress)\.json"
     r"|artifacts/manifests/carphone/s01/e01/progress\.jsonl"
 )
