@@ -57,6 +57,23 @@ def partly_decodable_video(tmp_path_factory, cap13) -> Path:
     return _first_half(cap13, tmp_path_factory.mktemp("bad") / "half.mp4")
 
 
+@pytest.fixture(scope="session")
+def group_people(group_shots, tmp_path_factory):
+    """group_shots.mp4 analysed at 8 fps, its tracks embedded and grouped: (analysis, embeddings, people)."""
+    from screentime.analysis.episode import analyze_episode
+    from screentime.contracts.episode import parse_episode_id
+    from screentime.contracts.options import RunOptions
+    from screentime.identity.embedder import FaceEmbedder
+    from screentime.identity.episode import embed_tracks, group_episode
+    from screentime.storage import LocalStorage
+    from screentime.vision.video import probe_video
+
+    analysis = analyze_episode(parse_episode_id("group-s01e01"), probe_video(group_shots), "run1",
+                               RunOptions(fps=8, save_crops=False), LocalStorage(tmp_path_factory.mktemp("g")))
+    embeddings, _ = embed_tracks(analysis.faces, analysis.tracks, FaceEmbedder())
+    return analysis, embeddings, group_episode(embeddings, analysis.detections)
+
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch) -> Path:
     """A fresh artifact root, also exported as SCREENTIME_DATA_DIR for code that reads the env."""

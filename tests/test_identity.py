@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dagster as dg
 import pyarrow.parquet as pq
-import pytest
 
 from screentime.analysis.episode import analyze_episode
 from screentime.contracts.episode import parse_episode_id
@@ -29,14 +28,6 @@ PEOPLE_PER_PHOTO = {1: 3, 2: 3, 3: 3, 4: 4, 5: 5, 6: 4}
 
 def photo_at(frame: int) -> int | None:
     return [photo for first, photo in SHOT_PHOTOS if first <= frame][-1]
-
-
-@pytest.fixture(scope="module")
-def group_people(group_shots, tmp_path_factory):
-    analysis = analyze_episode(parse_episode_id("group-s01e01"), probe_video(group_shots), "run1",
-                               RunOptions(fps=8, save_crops=False), LocalStorage(tmp_path_factory.mktemp("g")))
-    embeddings, _ = embed_tracks(analysis.faces, analysis.tracks, FaceEmbedder())
-    return analysis, embeddings, group_episode(embeddings, analysis.detections)
 
 
 def test_no_track_crosses_a_cut(group_people):

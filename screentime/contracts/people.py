@@ -5,15 +5,27 @@ makes a new version and keeps the old one in the history (the review pages' undo
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 MAX_NAME_LENGTH = 80
+Exclusion = Literal["not_a_face", "ignore"]
+Change = Literal["link", "edit", "undo"]
+
+
+def track_key(track_id: int, part: int) -> str:
+    """A track part's key in the registry ("12.0"): JSON object keys are strings."""
+    return f"{int(track_id)}.{int(part)}"
 
 
 class Identity(BaseModel):
     id: int = Field(description="stable within the show: never renumbered, never reused")
     name: str | None = Field(None, description="set by a person; None until then ('person <id>')")
-    hidden: bool = Field(False, description="marked 'not a face' or 'ignore': left out of screen time tables")
+    hidden: Exclusion | None = Field(None, description="marked 'not a face' or 'ignore' by a reviewer: left out "
+                                     "of the screen-time tables")
+    merged_into: int | None = Field(None, description="merged into that identity by a reviewer: its people "
+                                    "count there; the id itself is kept, never reused")
 
     @property
     def label(self) -> str:
@@ -27,12 +39,22 @@ class EpisodePerson(BaseModel):
     identity: int
     seconds: float = 0.0
     embedding: list[float] = Field(default_factory=list, description="the person's mean face vector")
+    tracks: list[str] = Field(default_factory=list, description="the person's track parts (track_key)")
+
+
+class TrackEdit(BaseModel):
+    """A reviewer's word on one track part of one episode, over what the grouping said."""
+
+    identity: int | None = Field(None, description="moved to this identity (a split makes a new one)")
+    excluded: Exclusion | None = Field(None, description="'not a face' or 'ignore': left out of screen time")
 
 
 class EpisodeLinks(BaseModel):
     run_id: str = Field(description="the analysis run whose people were linked")
     people_sha256: str = Field("", description="of the people.parquet that was linked: a change re-links")
     people: list[EpisodePerson] = Field(default_factory=list)
+    track_edits: dict[str, TrackEdit] = Field(default_factory=dict, description="by track_key; they survive "
+                                              "re-links of the episode while the track part still exists")
 
 
 class PeopleRegistry(BaseModel):
@@ -41,13 +63,36 @@ class PeopleRegistry(BaseModel):
     updated_at: str = ""
     updated_by: str = ""
     reason: str = Field("", description="what the last write did, in one line")
+    change: Change = Field("link", description="who made the last write: the pipeline linking episodes "
+                           "('link'), a reviewer ('edit'), or an undo of one")
+    undoes: int | None = Field(None, description="for an undo: the version whose edit it took back")
     next_id: int = 1
     identities: dict[int, Identity] = Field(default_factory=dict)
     episodes: dict[str, EpisodeLinks] = Field(default_factory=dict)
+
+    def resolve(self, identity_id: int) -> int:
+        """The identity an id counts as, following merges."""
+        seen = set()
+        while identity_id in self.identities and self.identities[identity_id].merged_into is not None:
+            if identity_id in seen:  # a merge cycle cannot be written by the edits; stop rather than spin
+                break
+            seen.add(identity_id)
+            identity_id = self.identities[identity_id].merged_into
+        return identity_id
 
     def identity_of(self, ep_id: str, person_id: int) -> Identity | None:
         links = self.episodes.get(ep_id)
         for person in links.people if links else []:
             if person.person_id == person_id:
-                return self.identities.get(person.identity)
+                return self.identities.get(self.resolve(person.identity))
         return None
+
+    def track_identity(self, ep_id: str, person: EpisodePerson, key: str) -> int | None:
+        """The identity a track part counts for after every edit; None when it is left out."""
+        links = self.episodes[ep_id]
+        edit = links.track_edits.get(key)
+        if edit is not None and edit.excluded:
+            return None
+        identity = self.resolve(edit.identity if edit is not None and edit.identity is not None else person.identity)
+        found = self.identities.get(identity)
+        return None if found is None or found.hidden else identity

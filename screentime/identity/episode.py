@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from screentime.contracts.people import EpisodePerson
+from screentime.contracts.people import EpisodePerson, track_key
 from screentime.contracts.tables import EMBEDDINGS_SCHEMA, PEOPLE_SCHEMA
 from screentime.identity.embedder import FaceEmbedder, cosine_distance_matrix
 from screentime.identity.people import co_occurring, group_people, number_by_first_appearance
@@ -123,13 +123,16 @@ def episode_people(people: pa.Table, embeddings: pa.Table, screentime: pa.Table)
         if vector:
             vectors.setdefault(row["person_id"], []).append(np.asarray(vector, np.float32))
     seconds = dict(zip(screentime["person_id"].to_pylist(), screentime["seconds"].to_pylist(), strict=True))
+    tracks: dict[int, list[str]] = {}
+    for row in people.to_pylist():
+        tracks.setdefault(row["person_id"], []).append(track_key(row["track_id"], row["part"]))
     out = []
     for person_id in sorted(set(people["person_id"].to_pylist())):
         mean = np.mean(vectors[person_id], axis=0) if person_id in vectors else np.zeros(0, np.float32)
         if len(mean):
             mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
         out.append(EpisodePerson(person_id=person_id, identity=0, seconds=seconds.get(person_id, 0.0),
-                                 embedding=[round(float(v), 5) for v in mean]))
+                                 embedding=[round(float(v), 5) for v in mean], tracks=tracks[person_id]))
     return out
 
 

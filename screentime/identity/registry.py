@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from screentime.contracts.errors import ScreentimeError
 from screentime.contracts.layout import ShowLayout
-from screentime.contracts.people import PeopleRegistry
+from screentime.contracts.people import Change, PeopleRegistry
 from screentime.contracts.progress import utc_now
 from screentime.storage.base import Storage
 
@@ -40,11 +40,12 @@ def load_version(storage: Storage, show: str, version: int) -> PeopleRegistry:
 
 
 def save_registry(storage: Storage, registry: PeopleRegistry, expected_version: int, by: str,
-                  reason: str) -> PeopleRegistry:
+                  reason: str, change: Change = "link", undoes: int | None = None) -> PeopleRegistry:
     """Write `registry` as version expected_version + 1; StaleRegistry if that is taken."""
     layout = ShowLayout(registry.show)
     new = registry.model_copy(update={
         "version": expected_version + 1, "updated_at": utc_now(), "updated_by": by, "reason": reason[:200],
+        "change": change, "undoes": undoes,
     })
     text = new.model_dump_json(indent=1)
     try:

@@ -6,22 +6,40 @@ one episode never become one identity); a match needs a distance under the thres
 people left over become new identities, numbered on from the last id in order of first
 appearance. Ids are never renumbered or reused, so names given to them survive re-runs of the
 episode (its old links are replaced by the new ones) and new episodes.
+
+A reviewer's edits (names, merges, tracks moved or left out: screentime.identity.edits) live in
+the same registry; the show's screen-time table applies them, counting each identity's seconds
+as the union of the frames of every track part that ends up theirs.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 from scipy.optimize import linear_sum_assignment
 
 from screentime.contracts.episode import parse_episode_id
-from screentime.contracts.people import EpisodeLinks, EpisodePerson, Identity, PeopleRegistry
+from screentime.contracts.people import EpisodeLinks, EpisodePerson, Identity, PeopleRegistry, track_key
 from screentime.identity.embedder import cosine_distance_matrix
 
 SHOW_SCREENTIME_SCHEMA = pa.schema([
-    ("identity_id", pa.int32()), ("name", pa.string()), ("ep_id", pa.string()), ("season", pa.int32()),
-    ("episode", pa.int32()), ("person_id", pa.int32()), ("seconds", pa.float64()),
+    ("identity_id", pa.int32()), ("name", pa.string()), ("named", pa.bool_()), ("ep_id", pa.string()),
+    ("season", pa.int32()), ("episode", pa.int32()), ("seconds", pa.float64()), ("appearances", pa.int32()),
+    ("crop", pa.string()),
 ])
+REGISTRY_VERSION_METADATA = b"screentime.registry_version"  # the registry version a show table was made from
+
+
+@dataclass
+class EpisodeTables:
+    """What the show table needs of one published episode (its analysis run's tables)."""
+
+    detections: pa.Table  # frame_index, track_id
+    people: pa.Table  # track_id, part, first_frame, last_frame, person_id
+    crops: pa.Table  # track_id, frame_index, score, path
+    analysis_fps: float
 
 
 def identity_vectors(registry: PeopleRegistry) -> dict[int, np.ndarray]:
@@ -31,7 +49,7 @@ def identity_vectors(registry: PeopleRegistry) -> dict[int, np.ndarray]:
     for links in registry.episodes.values():
         for person in links.people:
             if person.embedding:
-                sums.setdefault(person.identity, []).append(np.asarray(person.embedding, np.float32))
+                sums.setdefault(registry.resolve(person.identity), []).append(np.asarray(person.embedding, np.float32))
     return {ident: np.mean(vectors, axis=0) for ident, vectors in sums.items()}
 
 
@@ -59,20 +77,68 @@ def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list
             updated.identities[identity] = Identity(id=identity)
             updated.next_id += 1
         linked.append(person.model_copy(update={"identity": identity}))
-    updated.episodes[ep_id] = EpisodeLinks(run_id=run_id, people_sha256=people_sha256, people=linked)
+    kept = set().union(*(p.tracks for p in linked)) if linked else set()
+    old = registry.episodes.get(ep_id)
+    edits = {key: edit for key, edit in (old.track_edits.items() if old else []) if key in kept}
+    updated.episodes[ep_id] = EpisodeLinks(run_id=run_id, people_sha256=people_sha256, people=linked,
+                                           track_edits=edits)
     return updated
 
 
-def show_screentime(registry: PeopleRegistry) -> pa.Table:
-    """identity × episode seconds for the whole show (hidden identities left out); a season's
-    table is this one filtered on `season`."""
+def episode_identity_rows(registry: PeopleRegistry, ep_id: str, tables: EpisodeTables) -> list[dict]:
+    """One row per identity on screen in the episode after every edit: seconds are the union of
+    the analysed frames of all their track parts (1/fps s each), as for an episode's people."""
+    links = registry.episodes[ep_id]
+    frame_s = 1.0 / tables.analysis_fps if tables.analysis_fps > 0 else 0.0
+    person_of = {p.person_id: p for p in links.people}
+    det_tracks = tables.detections["track_id"].to_numpy()
+    det_frames = tables.detections["frame_index"].to_numpy()
+    frames: dict[int, list[np.ndarray]] = {}
+    parts: dict[int, int] = {}
+    spans: dict[int, list[tuple[int, int, int]]] = {}  # identity -> (track, first, last)
+    for row in tables.people.to_pylist():
+        person = person_of.get(row["person_id"])
+        if person is None:
+            continue
+        identity = registry.track_identity(ep_id, person, track_key(row["track_id"], row["part"]))
+        if identity is None:
+            continue
+        hit = (det_tracks == row["track_id"]) & (det_frames >= row["first_frame"]) & (det_frames <= row["last_frame"])
+        frames.setdefault(identity, []).append(det_frames[hit])
+        parts[identity] = parts.get(identity, 0) + 1
+        spans.setdefault(identity, []).append((row["track_id"], row["first_frame"], row["last_frame"]))
+    best = _best_crops(tables.crops, spans)
+    ep = parse_episode_id(ep_id)
+    rows = []
+    for identity, chunks in frames.items():
+        who = registry.identities[identity]
+        rows.append({"identity_id": identity, "name": who.label, "named": who.name is not None, "ep_id": ep_id,
+                     "season": ep.season, "episode": ep.episode,
+                     "seconds": round(len(np.unique(np.concatenate(chunks))) * frame_s, 3),
+                     "appearances": parts[identity], "crop": best.get(identity)})
+    return sorted(rows, key=lambda r: (-r["seconds"], r["identity_id"]))
+
+
+def _best_crops(crops: pa.Table, spans: dict[int, list[tuple[int, int, int]]]) -> dict[int, str]:
+    best: dict[int, tuple[float, str]] = {}
+    if crops.num_rows == 0:
+        return {}
+    for crop in crops.select(["track_id", "frame_index", "score", "path"]).to_pylist():
+        for identity, mine in spans.items():
+            if any(t == crop["track_id"] and a <= crop["frame_index"] <= b for t, a, b in mine):
+                if identity not in best or crop["score"] > best[identity][0]:
+                    best[identity] = (crop["score"], crop["path"])
+                break
+    return {identity: path for identity, (_, path) in best.items()}
+
+
+def show_screentime(registry: PeopleRegistry, episodes: dict[str, EpisodeTables]) -> pa.Table:
+    """identity × episode seconds for the whole show, edits applied (hidden identities and left-out
+    tracks not counted); a season's table is this one filtered on `season`. Episodes linked in the
+    registry whose tables are not given are left out."""
     rows = []
     for ep_id in sorted(registry.episodes):
-        ep = parse_episode_id(ep_id)
-        for person in registry.episodes[ep_id].people:
-            identity = registry.identities.get(person.identity)
-            if identity is None or identity.hidden:
-                continue
-            rows.append({"identity_id": identity.id, "name": identity.label, "ep_id": ep_id, "season": ep.season,
-                         "episode": ep.episode, "person_id": person.person_id, "seconds": person.seconds})
-    return pa.Table.from_pylist(rows, schema=SHOW_SCREENTIME_SCHEMA)
+        if ep_id in episodes:
+            rows.extend(episode_identity_rows(registry, ep_id, episodes[ep_id]))
+    table = pa.Table.from_pylist(rows, schema=SHOW_SCREENTIME_SCHEMA)
+    return table.replace_schema_metadata({REGISTRY_VERSION_METADATA: str(registry.version).encode()})

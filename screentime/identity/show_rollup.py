@@ -15,7 +15,7 @@ from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.layout import ARTIFACTS, EpisodeLayout, ShowLayout
 from screentime.identity.episode import LINK_THRESHOLD, episode_people
 from screentime.identity.registry import StaleRegistry, load_registry, save_registry
-from screentime.identity.show import link_episode, show_screentime
+from screentime.identity.show import EpisodeTables, link_episode, show_screentime
 from screentime.storage.base import Storage
 from screentime.storage.parquet import PARQUET, table_from_parquet, table_to_parquet
 
@@ -33,8 +33,8 @@ class ShowSummary:
     relinked: list[str] = field(default_factory=list)
 
 
-def published_episodes(storage: Storage, show: str) -> dict[str, str]:
-    """ep_id -> the run id of its published manifest, for every episode of the show."""
+def published_episodes(storage: Storage, show: str) -> dict[str, tuple[str, float]]:
+    """ep_id -> (run id, analysis fps) of its published manifest, for every episode of the show."""
     ShowLayout(show)  # validates the slug
     found = {}
     for key in storage.list_keys(f"{ARTIFACTS}/manifests/{show}/"):
@@ -47,7 +47,7 @@ def published_episodes(storage: Storage, show: str) -> dict[str, str]:
             continue
         manifest = read_manifest(storage, ep)
         if manifest is not None:
-            found[str(ep)] = manifest.run_id
+            found[str(ep)] = (manifest.run_id, manifest.analysis_fps)
     return found
 
 
@@ -58,13 +58,19 @@ def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummar
         base = registry.version
         relinked = []
         episodes = published_episodes(storage, show)
-        for ep_id, run_id in sorted(episodes.items()):
+        loaded: dict[str, EpisodeTables] = {}
+        for ep_id, (run_id, fps) in sorted(episodes.items()):
             ep = parse_episode_id(ep_id)
             tables = EpisodeLayout(ep)
             try:
                 people_bytes = storage.get_bytes(tables.table_key(run_id, "people"))
                 embeddings = table_from_parquet(storage.get_bytes(tables.table_key(run_id, "embeddings")))
                 screentime = table_from_parquet(storage.get_bytes(tables.table_key(run_id, "screentime")))
+                loaded[ep_id] = EpisodeTables(
+                    detections=table_from_parquet(storage.get_bytes(tables.table_key(run_id, "detections"))),
+                    people=table_from_parquet(people_bytes),
+                    crops=table_from_parquet(storage.get_bytes(tables.table_key(run_id, "crops"))),
+                    analysis_fps=fps)
             except FileNotFoundError:
                 continue  # published before people existed: nothing to link until it is re-run
             digest = hashlib.sha256(people_bytes).hexdigest()
@@ -80,11 +86,11 @@ def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummar
         if relinked or gone:
             reason = "linked " + (", ".join(relinked) or "nothing") + (f"; dropped {', '.join(gone)}" if gone else "")
             try:
-                registry = save_registry(storage, registry, base, by=by, reason=reason)
+                registry = save_registry(storage, registry, base, by=by, reason=reason, change="link")
             except StaleRegistry:
                 continue  # someone wrote first: redo on their version
         if registry.version:  # a show with nothing published yet gets no files
-            storage.put_bytes(layout.screentime_key, table_to_parquet(show_screentime(registry)), PARQUET)
+            storage.put_bytes(layout.screentime_key, table_to_parquet(show_screentime(registry, loaded)), PARQUET)
         return ShowSummary(
             show=show, episodes=len(registry.episodes), identities=len(registry.identities),
             named=sum(1 for i in registry.identities.values() if i.name), version=registry.version,

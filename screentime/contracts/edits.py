@@ -1,0 +1,110 @@
+"""A reviewer's edits to a show's people, as data: the request bodies of the review page's API and
+the arguments of screentime.identity.edits. Every edit names the registry version it was made on,
+so an edit made on a page that is out of date is refused instead of silently undoing another's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from screentime.contracts.people import MAX_NAME_LENGTH, Exclusion
+
+# Letters and digits of any script, spaces and the punctuation of names ("Dr. O'Neil-Smith, Jr. (II) & Co").
+NAME_PATTERN = re.compile(r"^[\w .,'’()&-]+$")
+TRACK_PATTERN = re.compile(r"^\d{1,9}\.\d{1,4}$")
+
+
+def clean_name(value: str | None) -> str | None:
+    """A person's name as stored: spaces collapsed; None or empty clears it. ValueError if unfit."""
+    if value is None:
+        return None
+    name = " ".join(value.split())
+    if not name:
+        return None
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"a name is at most {MAX_NAME_LENGTH} characters (got {len(name)})")
+    if not NAME_PATTERN.match(name) or "_" in name:
+        raise ValueError("a name may hold letters, digits, spaces and . , ' ( ) & - only")
+    return name
+
+
+def check_track(value: str) -> str:
+    if not TRACK_PATTERN.match(value):
+        raise ValueError("a track is written track_id.part, e.g. '12.0'")
+    return value
+
+
+class _Edit(BaseModel):
+    model_config = {"extra": "forbid"}
+
+
+class Rename(_Edit):
+    action: Literal["rename"] = "rename"
+    identity: int = Field(ge=1)
+    name: str | None = Field(None, description="None or empty clears the name ('person <id>' again)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return clean_name(value)
+
+
+class Merge(_Edit):
+    action: Literal["merge"] = "merge"
+    into: int = Field(ge=1, description="the identity that stays")
+    identities: list[int] = Field(min_length=1, max_length=500, description="merged into `into`")
+
+
+class MoveTrack(_Edit):
+    """Split: a track part moved to another person, or (to=None) to a new one."""
+
+    action: Literal["move"] = "move"
+    ep_id: str = Field(max_length=200)
+    track: str = Field(description="track_id.part, as people.parquet numbers them ('12.0')")
+    to: int | None = Field(None, ge=1, description="None: a new person")
+    name: str | None = Field(None, description="a name for the new person")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return clean_name(value)
+
+    @field_validator("track")
+    @classmethod
+    def _track(cls, value: str) -> str:
+        return check_track(value)
+
+
+class ExcludeTrack(_Edit):
+    action: Literal["exclude_track"] = "exclude_track"
+    ep_id: str = Field(max_length=200)
+    track: str
+    reason: Exclusion | None = Field(description="'not_a_face' or 'ignore'; None counts it again")
+
+    @field_validator("track")
+    @classmethod
+    def _track(cls, value: str) -> str:
+        return check_track(value)
+
+
+class HideIdentity(_Edit):
+    action: Literal["hide"] = "hide"
+    identity: int = Field(ge=1)
+    reason: Exclusion | None = Field(description="'not_a_face' or 'ignore'; None shows the person again")
+
+
+Edit = Annotated[Rename | Merge | MoveTrack | ExcludeTrack | HideIdentity, Field(discriminator="action")]
+
+
+class EditRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    base_version: int = Field(ge=0, description="the registry version the page showed when the edit was made")
+    edit: Edit
+
+
+class UndoRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    base_version: int = Field(ge=0)
