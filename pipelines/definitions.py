@@ -8,7 +8,7 @@ from screentime.pipelines.loggers import progress_logger
 from screentime.pipelines.progress_sensors import progress_sensors
 from screentime.pipelines.schedules import nightly_catch_up
 from screentime.pipelines.sensors import episode_discovery
-from screentime.pipelines.show_sensors import show_job, show_rollup
+from screentime.pipelines.show_sensors import people_edits, show_job, show_rollup
 from screentime.resources import EpisodeTableIOManager, StorageResource
 
 
@@ -17,7 +17,7 @@ def build_defs(storage: StorageResource) -> dg.Definitions:
     return dg.Definitions(
         assets=[episode_analysis, embeddings, people, screentime, manifests, show_people],
         jobs=[episode_job, show_job],
-        sensors=[*progress_sensors, episode_discovery, show_rollup],
+        sensors=[*progress_sensors, episode_discovery, show_rollup, people_edits],
         schedules=[nightly_catch_up],
         loggers={"progress": progress_logger, "console": dg.colored_console_logger},
         resources={

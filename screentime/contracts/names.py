@@ -14,7 +14,8 @@ PROGRESS_LOGGER = "progress"
 PARTITION_TAG = "dagster/partition"  # Dagster's own tag: the run's partition key
 CODE_VERSION_TAG = "dagster/code_version"  # Dagster's own tag on materialisations
 LAUNCHED_BY_TAG = "screentime/launched_by"  # cli, api, sensor, schedule or backfill
-REASON_TAG = "screentime/reason"  # why the nightly catch-up asked for a run
+REASON_TAG = "screentime/reason"  # why a run was asked for (the nightly catch-up, a reviewer's edit)
+REGISTRY_VERSION_TAG = "screentime/registry_version"  # the people registry version an edit run rolls up
 SHOW_TAG = "screentime/show"
 SEASONS_TAG = "screentime/seasons"
 
