@@ -104,7 +104,8 @@ def test_run_launched_through_the_webservers_graphql_api_writes_progress_from_ea
     assert_complete_stream(records)
     assert records[-1].counts.model_dump() == manifest(stack, ep_id)["counts"]
     pids = step_pids(stack, run_id)
-    assert set(pids) == {"episode_analysis", "manifests"} and len(set(pids.values())) == 2  # multiprocess
+    assert set(pids) == {"episode_analysis", "embeddings", "people", "screentime", "manifests"}
+    assert len(set(pids.values())) == len(pids)  # multiprocess: each step in its own process
 
 
 def test_api_launch_route_runs_through_dagster_and_streams_the_run(stack, carphone):
