@@ -19,6 +19,7 @@ from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
 from screentime.contracts.names import LAUNCHED_BY_TAG, REASON_TAG, REGISTRY_VERSION_TAG, SHOW_JOB, SHOWS
 from screentime.identity.registry import load_registry
+from screentime.identity.review import read_show_numbers
 from screentime.resources.storage import StorageResource
 
 show_job = dg.define_asset_job(
@@ -64,7 +65,10 @@ def people_edits(context: dg.SensorEvaluationContext, storage: StorageResource):
         registry = load_registry(store, show)
         if registry.version <= seen.get(show, 0):
             continue
-        if registry.change != "link" and show in seen:  # a show seen for the first time is already rolled up
+        # An edit (or undo) the show's table was not counted at yet. Not "the version moved since the
+        # last tick": an edit made before this sensor first saw the show must be counted too.
+        counted = read_show_numbers(store, show).version
+        if registry.change != "link" and (counted is None or counted < registry.version):
             reason = f"v{registry.version} by {registry.updated_by}: {registry.reason}"
             requests.append(dg.RunRequest(partition_key=show, run_key=f"{show}@v{registry.version}", tags={
                 LAUNCHED_BY_TAG: "edit", REASON_TAG: reason[:250], REGISTRY_VERSION_TAG: str(registry.version)}))

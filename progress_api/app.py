@@ -11,8 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from screentime.identity.review import ReviewReader
 from screentime.progress.store import ProgressStore
-from screentime.progress_api import episodes, health, jobs, page
+from screentime.progress_api import episodes, health, jobs, page, people
 from screentime.progress_api.dagster_client import DagsterClient
 from screentime.progress_api.hub import ProgressHub
 from screentime.progress_api.limits import StreamSlots
@@ -22,7 +23,9 @@ from screentime.storage import open_storage
 
 DESCRIPTION = """Live progress of Screentime episode runs, read from the files the pipeline's
 progress logger writes (locally or on S3): poll the latest record, follow Server-Sent Events,
-launch a run through the Dagster webserver, or open `/` for a page with progress bars."""
+launch a run through the Dagster webserver, or open `/` for a page with progress bars. A show's
+people: list them with their crops, name, merge and split them (versioned edits), read and download
+their screen time; `/review?show=<show>` and `/screentime?show=<show>` are the pages for people."""
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -37,7 +40,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="Screentime progress", description=DESCRIPTION, version="1", lifespan=lifespan,
                   max_body_size=settings.max_body_bytes)
     app.state.settings = settings
-    app.state.hub = ProgressHub(ProgressStore(open_storage(settings.storage)), settings.poll_s)
+    storage = open_storage(settings.storage)
+    app.state.hub = ProgressHub(ProgressStore(storage), settings.poll_s)
+    app.state.review = ReviewReader(storage)
     app.state.stream_slots = StreamSlots(settings.max_streams_per_client)
     app.add_exception_handler(RequestValidationError, validation_error)
     if settings.cors_origins:  # off unless origins are named: browsers then refuse other sites' pages
@@ -48,6 +53,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
     app.include_router(episodes.router)
     app.include_router(jobs.router)
+    app.include_router(people.router)
     app.include_router(health.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=str(page.STATIC)), name="static")

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.options import RunOptions
+from screentime.contracts.people import PeopleRegistry
 
 
 class EpisodeSummary(BaseModel):
@@ -58,6 +59,20 @@ class LaunchResponse(BaseModel):
     dagster_run_url: str = Field(description="The run in the Dagster UI")
     progress_url: str = Field(description="GET: the latest progress record")
     events_url: str = Field(description="GET: this run's progress as Server-Sent Events")
+
+
+class EditResponse(BaseModel):
+    """The registry version an edit (or undo) made: the page's next edits name it as base_version."""
+
+    version: int
+    reason: str = Field(description="what the edit did, in one line (as the history keeps it)")
+    updated_by: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, registry: PeopleRegistry) -> "EditResponse":
+        return cls(version=registry.version, reason=registry.reason, updated_by=registry.updated_by,
+                   updated_at=registry.updated_at)
 
 
 class ErrorResponse(BaseModel):

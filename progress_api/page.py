@@ -16,5 +16,21 @@ STATIC = resources.files("screentime.progress_api") / "static"
 
 @router.get("/", response_class=HTMLResponse, summary="The live progress page, for people")
 def index(settings: ApiSettings = Depends(get_settings)) -> HTMLResponse:
-    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    return _page("index.html", settings)
+
+
+@router.get("/review", response_class=HTMLResponse,
+            summary="Faces review: name, merge and split a show's people (?show=<show>[&ep=<ep_id>])")
+def review(settings: ApiSettings = Depends(get_settings)) -> HTMLResponse:
+    return _page("review.html", settings)
+
+
+@router.get("/screentime", response_class=HTMLResponse,
+            summary="Screen time per person (?show=<show>[&season=<n>|&ep=<ep_id>])")
+def screentime(settings: ApiSettings = Depends(get_settings)) -> HTMLResponse:
+    return _page("screentime.html", settings)
+
+
+def _page(name: str, settings: ApiSettings) -> HTMLResponse:
+    page = (STATIC / name).read_text(encoding="utf-8")
     return HTMLResponse(page.replace("{{DAGSTER_UI_URL}}", html.escape(settings.ui_url, quote=True)))

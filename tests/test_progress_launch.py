@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -228,3 +229,102 @@ def test_live_page_launches_a_run_shows_the_bar_moving_and_the_final_counts(stac
         assert summary["link"] == f"{stack['dagster'].url}/runs/{m['run_id']}" and summary["run"] == m["run_id"]
     finally:
         browser.close()
+
+
+def people_view(stack, show: str) -> dict | None:
+    response = httpx.get(f"{stack['api'].url}/shows/{show}/people", params={"limit": 500}, timeout=30)
+    return response.json() if response.status_code == 200 else None
+
+
+def counted(stack, show: str, version: int | None = None) -> dict | None:
+    """The show's people once Dagster counted its table at the registry's version (or `version`)."""
+    view = people_view(stack, show)
+    if view and view["numbers_version"] == view["version"] and view["version"] >= (version or 1):
+        return view
+    return None
+
+
+@pytest.mark.skipif(chromium_path() is None and not os.environ.get("CI"), reason="chromium is not installed")
+def test_review_page_names_merges_splits_and_the_screentime_page_shows_dagsters_recount(
+        stack, group_shots, tmp_path):
+    ep_id, show = "group-s01e01", "group"
+    response = httpx.post(f"{stack['api'].url}/jobs/detect_track", timeout=60,
+                          json={"ep_id": ep_id, "video": str(group_shots), "fps": 4})
+    assert response.status_code == 201, response.text
+    assert wait_run(stack, response.json()["run_id"]) == "SUCCESS"
+    before = wait_for(lambda: counted(stack, show), 240, 1, "the show_rollup sensor's run to count the show")
+    shots = Path(os.environ.get("SCREENSHOT_DIR", os.environ.get("SCREENTIME_SCREENSHOT_DIR", tmp_path)))
+    browser, second = Browser(tmp_path / "tab-1"), Browser(tmp_path / "tab-2")
+    try:
+        second.open(f"{stack['api'].url}/review?show={show}&ep={ep_id}")  # a second reviewer, opened first
+        second.wait_for("document.querySelectorAll('.person').length > 0", 30)
+        browser.open(stack["api"].url + "/")
+        link = browser.wait_for(f"""(() => {{ const a = document.querySelector(
+            'li.episode[data-ep="{ep_id}"][data-phase="done"] .review-link'); return a && a.href; }})()""", 30)
+        browser.evaluate(f"""document.querySelector('li.episode[data-ep="{ep_id}"] .review-link').click()""")
+        browser.wait_for("location.pathname === '/review' && document.querySelectorAll('.person').length > 0", 30)
+        assert link.endswith(f"/review?show={show}&ep={ep_id}")
+        cards = browser.evaluate("[...document.querySelectorAll('.person')].map((c) => Number(c.dataset.id))")
+        assert cards == [p["id"] for p in before["people"]][:len(cards)]  # most seconds first
+        assert browser.wait_for("[...document.querySelectorAll('.person img.face')].some((i) => i.complete "
+                                "&& i.naturalWidth > 0)", 30)  # real crops, served by the API from storage
+        a, b, c = cards[:3]
+        version = before["version"]
+
+        def saved(n: int) -> None:
+            browser.wait_for(f"document.body.dataset.version === '{n}'", 30)
+
+        browser.evaluate(f"""(() => {{ const card = document.querySelector('.person[data-id="{a}"]');
+            card.querySelector('.name').value = 'Ann Lee';
+            card.querySelector('.rename button').click(); return 1; }})()""")
+        saved(version + 1)
+        browser.evaluate(f"""(() => {{ for (const id of [{a}, {b}])
+            document.querySelector(`.person[data-id="${{id}}"] .select`).click(); return 1; }})()""")
+        assert browser.evaluate("document.getElementById('merge').textContent") == f"Merge person {b} into Ann Lee"
+        browser.send("Input.dispatchKeyEvent", type="keyDown", key="m", code="KeyM", text="m")  # `m` merges
+        browser.send("Input.dispatchKeyEvent", type="keyUp", key="m", code="KeyM")
+        saved(version + 2)
+        assert browser.evaluate(f"document.querySelector('.person[data-id=\"{b}\"]') === null")
+        track = browser.evaluate(f"document.querySelector('.person[data-id=\"{c}\"] .track').dataset.track")
+        browser.evaluate(f"document.querySelector('.person[data-id=\"{c}\"] .track[data-track=\"{track}\"] "
+                         ".split').click()")
+        saved(version + 3)
+        assert "Recounting" in browser.evaluate("document.getElementById('status').textContent")
+
+        second.evaluate(f"""(() => {{ const card = document.querySelector('.person[data-id="{c}"]');
+            card.querySelector('.name').value = 'Cy'; card.querySelector('.rename button').click(); return 1; }})()""")
+        refused = second.wait_for("!document.getElementById('problem').hidden && "
+                                  "document.querySelector('#problem span').textContent", 30)
+        assert f"changed since version {version}" in refused and "reload and make the change again" in refused
+
+        # The edits' Dagster runs (people_edits sensor) recount; the page notices when the last is done.
+        browser.wait_for(f"document.body.dataset.numbers === '{version + 3}'", 240, 1)
+        edit_runs = stack["instance"].get_runs(dg.RunsFilter(tags={"screentime/launched_by": "edit"}))
+        assert edit_runs and all(r.tags["dagster/partition"] == show for r in edit_runs)
+        browser.screenshot(shots / "review-page.png")
+        after = people_view(stack, show)
+        ann = next(p for p in after["people"] if p["id"] == a)
+        old = {p["id"]: p["seconds"] for p in before["people"]}
+        assert max(old[a], old[b]) <= ann["seconds"] <= old[a] + old[b] + 1e-6 and ann["name"] == "Ann Lee"
+        new = next(p for p in after["people"] if p["id"] > max(old) and p["tracks"][0]["track"] == track)
+
+        browser.evaluate("document.getElementById('screentime-link').click()")
+        browser.wait_for(f"location.pathname === '/screentime' && document.body.dataset.numbers === '{version + 3}' "
+                         "&& document.querySelectorAll('.chart g.bar').length > 0", 30)
+        bars = browser.evaluate("""Object.fromEntries([...document.querySelectorAll('.chart g.bar')].map(
+            (g) => [g.dataset.id, [Number(g.dataset.seconds), g.querySelector('text').textContent]]))""")
+        assert bars[str(a)][1] == "Ann Lee" and bars[str(a)][0] == pytest.approx(ann["seconds"], abs=1e-3)
+        assert str(b) not in bars and bars[str(new["id"])][0] == pytest.approx(new["seconds"], abs=1e-3)
+        table = browser.evaluate("""({problem: !document.getElementById('problem').hidden,
+            rows: Object.fromEntries([...document.querySelectorAll('#table tbody tr')].map(
+                (tr) => [tr.dataset.id, tr.querySelector('td.total').textContent])),
+            csv: document.getElementById('csv').href})""")
+        assert not table["problem"] and len(table["rows"]) == len(bars)
+        assert table["rows"][str(a)] == f"{ann['seconds']:.1f}"
+        assert table["csv"].endswith(f"/shows/{show}/screentime.csv?ep_id={ep_id}")
+        browser.wait_for("[...document.querySelectorAll('.chart image')].length > 0", 10)
+        time.sleep(1)  # the thumbnails' pixels, for the screenshot
+        browser.screenshot(shots / "screentime-page.png")
+    finally:
+        browser.close()
+        second.close()

@@ -55,3 +55,6 @@ def test_an_episode_rolls_its_show_up_and_an_edit_rolls_it_up_again(data_dir, in
     assert set(table["name"].to_pylist()) == {"The Driver"} and table.schema.metadata[
         b"screentime.registry_version"] == b"2"
     assert tick(defs, instance, "people_edits", edited.cursor).run_requests == []  # each edit once
+    # A sensor that never saw the show (a new deployment, a reset cursor) still counts an edit its table lacks.
+    edit_people(storage, "carphone", 2, Rename(identity=1, name="Driver"), by="reviewer@tab")
+    assert [r.tags[REGISTRY_VERSION_TAG] for r in tick(defs, instance, "people_edits").run_requests] == ["3"]

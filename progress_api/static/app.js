@@ -4,7 +4,6 @@
 const DAGSTER_UI = document.querySelector('meta[name="dagster-ui-url"]').content.replace(/\/$/, "");
 const COUNTS = [["frames_analyzed", "frames analysed"], ["detections", "detections"], ["tracks", "tracks"],
                 ["frames_saved", "frames saved"], ["crops_saved", "crops saved"]];
-const KINDS = ["frames", "crops", "manifests"];
 const POLL_MS = 1000, LIST_MS = 5000, SSE_RETRIES = 3;
 // `?transport=poll` forces the fallback (for old proxies that buffer event streams, and for tests).
 const FORCE_POLL = new URLSearchParams(window.location.search).get("transport") === "poll";
@@ -63,8 +62,13 @@ function render(r) {
   error.hidden = r.phase !== "error";
   if (r.phase === "done") {
     fillList(summary.querySelector(".counts"), COUNTS.map(([k, name]) => [name, (r.counts || {})[k] ?? "–"]));
-    fillList(summary.querySelector(".artifacts"), KINDS.map((k) => [k, (r.artifacts || {})[k] ?? "–"]));
+    // Only what the run wrote: frames are listed when the run saved them.
+    fillList(summary.querySelector(".artifacts"), Object.entries(r.artifacts || {}));
     summary.querySelector(".run-link").href = `${DAGSTER_UI}/runs/${r.run_id}`;
+    // The show's slug is the episode id without its -sNNeNN tail.
+    const show = encodeURIComponent(r.ep_id.replace(/-s\d+e\d+$/, "")), ep = encodeURIComponent(r.ep_id);
+    summary.querySelector(".review-link").href = api(`/review?show=${show}&ep=${ep}`);
+    summary.querySelector(".screentime-link").href = api(`/screentime?show=${show}&ep=${ep}`);
   }
   if (r.phase === "error") error.textContent = `${r.error_type || "error"}: ${r.error || ""}`;
 }

@@ -99,12 +99,20 @@ class HideIdentity(_Edit):
 Edit = Annotated[Rename | Merge | MoveTrack | ExcludeTrack | HideIdentity, Field(discriminator="action")]
 
 
-class EditRequest(BaseModel):
+class _Request(BaseModel):
     model_config = {"extra": "forbid"}
     base_version: int = Field(ge=0, description="the registry version the page showed when the edit was made")
+    by: str = Field("reviewer", description="who makes the edit, as the history shows it (a name)")
+
+    @field_validator("by")
+    @classmethod
+    def _by(cls, value: str) -> str:
+        return clean_name(value) or "reviewer"
+
+
+class EditRequest(_Request):
     edit: Edit
 
 
-class UndoRequest(BaseModel):
-    model_config = {"extra": "forbid"}
-    base_version: int = Field(ge=0)
+class UndoRequest(_Request):
+    pass

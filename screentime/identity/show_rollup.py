@@ -89,6 +89,8 @@ def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummar
                 registry = save_registry(storage, registry, base, by=by, reason=reason, change="link")
             except StaleRegistry:
                 continue  # someone wrote first: redo on their version
+        if load_registry(storage, show).version != registry.version:
+            continue  # an edit landed meanwhile: count that version instead (the table names the one it counts)
         if registry.version:  # a show with nothing published yet gets no files
             storage.put_bytes(layout.screentime_key, table_to_parquet(show_screentime(registry, loaded)), PARQUET)
         return ShowSummary(

@@ -1,0 +1,200 @@
+"""Routes of the people resource: a show's people for the review page, the edits a reviewer makes
+(versioned: an edit made on an old version gets 409), screen time with CSV and Parquet downloads,
+and the face crops the pages show (built from validated ids, so never outside the artifact root).
+
+The routes are plain `def`s: FastAPI runs them in its thread pool, as storage reads block.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+
+from screentime.contracts.edits import EditRequest, UndoRequest
+from screentime.contracts.episode import EpisodeId, parse_episode_id
+from screentime.contracts.errors import InvalidEpisodeId
+from screentime.contracts.layout import EpisodeLayout, ShowLayout, validate_run_id
+from screentime.contracts.review import PeopleView, ScreentimeView
+from screentime.identity.edits import InvalidEdit, NothingToUndo, edit_people, undo_last
+from screentime.identity.registry import StaleRegistry, load_registry
+from screentime.identity.review import NamedFilter, ReviewReader, screentime_table
+from screentime.progress_api.models import (
+    EPISODE_ID_PATTERN,
+    RUN_ID_PATTERN,
+    EditResponse,
+    ErrorResponse,
+    ValidationErrorResponse,
+)
+from screentime.progress_api.settings import require_token
+from screentime.storage.parquet import PARQUET, table_to_parquet
+
+router = APIRouter(tags=["people"])
+SHOW_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+CROP_CACHE = "public, max-age=31536000, immutable"  # a crop's URL names its run: it never changes
+ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}}
+
+
+def get_reader(request: Request) -> ReviewReader:
+    return request.app.state.review
+
+
+def show_slug(show: str = Path(description="The show's slug, e.g. the-office",
+                               json_schema_extra={"pattern": SHOW_PATTERN})) -> str:
+    try:
+        ShowLayout(show)
+    except InvalidEpisodeId as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            str(exc).replace("episode id", "show").replace("-s01e01", "")) from exc
+    return show
+
+
+def _episode(ep_id: str | None, show: str | None = None) -> str | None:
+    if ep_id is None:
+        return None
+    try:
+        ep = parse_episode_id(ep_id)
+    except InvalidEpisodeId as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if show is not None and ep.show != show:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{ep} is not an episode of {show}")
+    return str(ep)
+
+
+def _known_show(reader: ReviewReader, show: str) -> None:
+    if load_registry(reader.storage, show).version == 0:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no people recorded for show {show!r} yet: run one of "
+                            "its episodes; its people are linked when the run publishes")
+
+
+@router.get("/shows/{show}/people", response_model=PeopleView, responses=ERRORS,
+            summary="A show's (or one episode's) people, most seconds first, one page at a time")
+def get_people(
+    show: str = Depends(show_slug),
+    ep_id: Annotated[str | None, Query(description="Only this episode's people and tracks",
+                                       json_schema_extra={"pattern": EPISODE_ID_PATTERN})] = None,
+    q: Annotated[str, Query(max_length=80, description="Part of a name or label ('person 12')")] = "",
+    named: NamedFilter = "all",
+    hidden: Annotated[bool, Query(description="The people marked 'not a face' or 'ignore' instead")] = False,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    reader: ReviewReader = Depends(get_reader),
+) -> PeopleView:
+    ep = _episode(ep_id, show)
+    _known_show(reader, show)
+    try:
+        return reader.people(show, ep, q.strip(), named, hidden, offset, limit)
+    except KeyError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, exc.args[0]) from exc
+
+
+@router.post(
+    "/shows/{show}/people/edits", response_model=EditResponse, dependencies=[Depends(require_token)],
+    summary="Name, merge, move a track (split), leave out a track or a person",
+    responses={**ERRORS, 401: {"model": ErrorResponse},
+               409: {"model": ErrorResponse, "description": "The people changed since base_version: "
+                     "nothing was written; reload and make the edit again"}},
+)
+def post_edit(body: EditRequest, show: str = Depends(show_slug),
+              reader: ReviewReader = Depends(get_reader)) -> EditResponse:
+    _known_show(reader, show)
+    try:
+        registry = edit_people(reader.storage, show, body.base_version, body.edit, by=body.by)
+    except StaleRegistry as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except InvalidEdit as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return EditResponse.of(registry)
+
+
+@router.post(
+    "/shows/{show}/people/undo", response_model=EditResponse, dependencies=[Depends(require_token)],
+    summary="Take back the last edit (a new version; the history keeps both)",
+    responses={**ERRORS, 401: {"model": ErrorResponse},
+               409: {"model": ErrorResponse, "description": "Stale base_version, or nothing to undo"}},
+)
+def post_undo(body: UndoRequest, show: str = Depends(show_slug),
+              reader: ReviewReader = Depends(get_reader)) -> EditResponse:
+    _known_show(reader, show)
+    try:
+        registry = undo_last(reader.storage, show, body.base_version, by=body.by)
+    except (StaleRegistry, NothingToUndo) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return EditResponse.of(registry)
+
+
+def _filters(show: str, season: int | None, ep_id: str | None) -> tuple[int | None, str | None]:
+    return season, _episode(ep_id, show)
+
+
+SeasonQuery = Annotated[int | None, Query(ge=0, le=9999, description="Only this season")]
+EpisodeQuery = Annotated[str | None, Query(description="Only this episode",
+                                           json_schema_extra={"pattern": EPISODE_ID_PATTERN})]
+
+
+@router.get("/shows/{show}/screentime", response_model=ScreentimeView, responses=ERRORS,
+            summary="Seconds on screen per person and episode (the show's last table)")
+def get_screentime(show: str = Depends(show_slug), season: SeasonQuery = None, ep_id: EpisodeQuery = None,
+                   reader: ReviewReader = Depends(get_reader)) -> ScreentimeView:
+    season, ep = _filters(show, season, ep_id)
+    _known_show(reader, show)
+    return reader.screentime(show, season, ep)
+
+
+@router.get("/shows/{show}/screentime.csv", response_class=Response, responses=ERRORS,
+            summary="The screen-time rows as CSV (identity_id, name, ..., seconds, appearances)")
+def get_screentime_csv(show: str = Depends(show_slug), season: SeasonQuery = None, ep_id: EpisodeQuery = None,
+                       reader: ReviewReader = Depends(get_reader)) -> Response:
+    season, ep = _filters(show, season, ep_id)
+    _known_show(reader, show)
+    table = screentime_table(reader.storage, show, season, ep)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    names = [n for n in table.column_names if n != "crop"]
+    writer.writerow(names)
+    for row in table.select(names).to_pylist():
+        writer.writerow([row[n] for n in names])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{_download_name(show, season, ep)}.csv"'})
+
+
+@router.get("/shows/{show}/screentime.parquet", response_class=Response, responses=ERRORS,
+            summary="The screen-time rows as Parquet (the show table's schema)")
+def get_screentime_parquet(show: str = Depends(show_slug), season: SeasonQuery = None,
+                           ep_id: EpisodeQuery = None, reader: ReviewReader = Depends(get_reader)) -> Response:
+    season, ep = _filters(show, season, ep_id)
+    _known_show(reader, show)
+    data = table_to_parquet(screentime_table(reader.storage, show, season, ep))
+    return Response(data, media_type=PARQUET, headers={
+        "Content-Disposition": f'attachment; filename="{_download_name(show, season, ep)}.parquet"'})
+
+
+def _download_name(show: str, season: int | None, ep: str | None) -> str:
+    return f"{ep or (f'{show}-s{season:02d}' if season is not None else show)}-screentime"
+
+
+@router.get(
+    "/crops/{ep_id}/{run_id}/{track_id}/{frame_index}.jpg", response_class=Response,
+    summary="One face crop, read from storage (local disk or S3)",
+    responses={200: {"content": {"image/jpeg": {}}}, **ERRORS},
+)
+def get_crop(
+    ep_id: str = Path(json_schema_extra={"pattern": EPISODE_ID_PATTERN}),
+    run_id: str = Path(json_schema_extra={"pattern": RUN_ID_PATTERN}),
+    track_id: int = Path(ge=0, le=10**9),
+    frame_index: int = Path(ge=0, le=10**9),
+    reader: ReviewReader = Depends(get_reader),
+) -> Response:
+    try:  # every part validated, the key built by the layout: no path from the URL reaches storage
+        ep: EpisodeId = parse_episode_id(ep_id)
+        key = EpisodeLayout(ep).crop_key(validate_run_id(run_id), track_id, frame_index)
+    except (InvalidEpisodeId, ValueError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    try:
+        data = reader.storage.get_bytes(key)
+    except FileNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no crop of track {track_id} at frame {frame_index} "
+                            f"in run {run_id} of {ep}") from exc
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": CROP_CACHE})

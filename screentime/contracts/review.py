@@ -1,0 +1,93 @@
+"""What the review and Screentime pages read: a show's people as a reviewer sees them (the
+registry's current identities and track parts, with the numbers of the last show table), and the
+show's screen-time rows. The API returns these models; the pages' JavaScript reads their fields.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from screentime.contracts.people import Change, Exclusion
+
+
+class CropRef(BaseModel):
+    """One saved face crop: the API serves it at /episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_index}.jpg."""
+
+    ep_id: str
+    run_id: str
+    track_id: int
+    frame_index: int
+
+
+class TrackView(BaseModel):
+    ep_id: str
+    track: str = Field(description="track_id.part, the key edits name ('12.0')")
+    seconds: float = Field(description="analysed frames of this track part with a face, times 1/fps")
+    start_s: float
+    end_s: float
+    crops: list[CropRef] = Field(default_factory=list, description="a few crops across the part, best first")
+    excluded: Exclusion | None = Field(None, description="left out of screen time by a reviewer")
+    moved: bool = Field(False, description="a reviewer moved it here from the person the grouping chose")
+
+
+class PersonView(BaseModel):
+    id: int
+    name: str | None
+    label: str = Field(description="the name, or 'person <id>'")
+    hidden: Exclusion | None = None
+    seconds: float | None = Field(description="on screen, from the last show table; None until a run counts "
+                                  "this person (a new person from a split, say)")
+    appearances: int | None = None
+    episodes: int = Field(description="episodes with at least one of their track parts")
+    crop: CropRef | None = Field(None, description="the representative crop: their best-scored face")
+    tracks: list[TrackView] = Field(default_factory=list)
+    tracks_total: int = Field(0, description="track parts in all; `tracks` holds the first ones only")
+
+
+class Target(BaseModel):
+    """A person an edit can name (merge into, move a track to)."""
+
+    id: int
+    label: str
+
+
+class PeopleView(BaseModel):
+    show: str
+    ep_id: str | None = Field(None, description="set for one episode's review; None for the whole show")
+    version: int = Field(description="the registry version this view shows: edits name it as base_version")
+    numbers_version: int | None = Field(description="the registry version the seconds were counted at; "
+                                        "behind `version` while Dagster recounts after an edit")
+    updated_at: str
+    updated_by: str
+    reason: str
+    change: Change
+    can_undo: bool
+    episodes: list[str] = Field(description="the show's episodes with people, in order")
+    run_ids: dict[str, str] = Field(description="ep_id -> the analysis run its people come from")
+    total: int = Field(description="people that match the filters; `people` is one page of them")
+    offset: int
+    limit: int
+    people: list[PersonView]
+    targets: list[Target] = Field(description="every person an edit can name, by label")
+
+
+class ScreentimeRow(BaseModel):
+    identity_id: int
+    name: str
+    named: bool
+    ep_id: str
+    season: int
+    episode: int
+    seconds: float
+    appearances: int
+    crop: CropRef | None = None
+
+
+class ScreentimeView(BaseModel):
+    show: str
+    season: int | None = None
+    ep_id: str | None = None
+    numbers_version: int | None = Field(description="the registry version the table was counted at")
+    version: int = Field(description="the registry's version now")
+    episodes: list[str] = Field(description="the episodes in the table, in order")
+    rows: list[ScreentimeRow] = Field(description="one per person and episode, most seconds first")

@@ -1,0 +1,266 @@
+"""A show's people as the review and Screentime pages show them.
+
+The people, their names and which track parts are theirs come from the registry as it is now
+(so an edit shows at once); the seconds come from the show's last screen-time table, which
+Dagster recounts after each edit (`numbers_version` says which registry version they are from).
+Each episode's track parts and crops are read once per analysis run and kept: a run's tables
+never change, so a page of a few hundred people reads no Parquet file twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from screentime.analysis.publish import read_manifest
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.layout import EpisodeLayout, ShowLayout
+from screentime.contracts.people import PeopleRegistry, track_key
+from screentime.contracts.review import (
+    CropRef,
+    PeopleView,
+    PersonView,
+    ScreentimeRow,
+    ScreentimeView,
+    Target,
+    TrackView,
+)
+from screentime.identity.registry import load_registry
+from screentime.identity.show import REGISTRY_VERSION_METADATA, SHOW_SCREENTIME_SCHEMA
+from screentime.storage.base import Storage
+from screentime.storage.parquet import table_from_parquet
+
+CROPS_PER_TRACK = 6
+TRACKS_PER_PERSON = 60  # a person's card lists this many track parts (longest first); the rest are counted
+CACHED_RUNS = 512
+NamedFilter = Literal["all", "named", "unnamed"]
+
+
+@dataclass
+class TrackPart:
+    seconds: float
+    start_s: float
+    end_s: float
+    crops: list[tuple[float, int]] = field(default_factory=list)  # (score, frame_index), best first
+
+
+@dataclass
+class EpisodeTracks:
+    run_id: str
+    parts: dict[str, TrackPart]
+
+
+def read_episode_tracks(storage: Storage, ep_id: str, run_id: str) -> EpisodeTracks:
+    """Every track part of one analysis run: seconds on screen, span, its best crops."""
+    layout = EpisodeLayout(parse_episode_id(ep_id))
+    manifest = read_manifest(storage, layout.ep)
+    fps = manifest.analysis_fps if manifest is not None and manifest.run_id == run_id else 0.0
+    try:
+        people = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "people")))
+        detections = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "detections")))
+    except FileNotFoundError:
+        return EpisodeTracks(run_id, {})  # the run was replaced since it was linked: the next link catches up
+    try:
+        crops = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "crops")))
+    except FileNotFoundError:
+        crops = pa.table({"track_id": pa.array([], pa.int32()), "frame_index": pa.array([], pa.int32()),
+                          "score": pa.array([], pa.float32())})
+    det_tracks = detections["track_id"].to_numpy()
+    det_frames = detections["frame_index"].to_numpy()
+    det_times = detections["timestamp_s"].to_numpy()
+    crop_tracks = crops["track_id"].to_numpy()
+    crop_frames = crops["frame_index"].to_numpy()
+    crop_scores = crops["score"].to_numpy()
+    frame_s = 1.0 / fps if fps > 0 else 0.0
+    parts = {}
+    for row in people.select(["track_id", "part", "first_frame", "last_frame"]).to_pylist():
+        track, first, last = row["track_id"], row["first_frame"], row["last_frame"]
+        hit = (det_tracks == track) & (det_frames >= first) & (det_frames <= last)
+        times = det_times[hit]
+        mine = np.flatnonzero((crop_tracks == track) & (crop_frames >= first) & (crop_frames <= last))
+        best = sorted(((float(crop_scores[i]), int(crop_frames[i])) for i in mine), reverse=True)
+        parts[track_key(track, row["part"])] = TrackPart(
+            seconds=round(len(np.unique(det_frames[hit])) * frame_s, 3),
+            start_s=round(float(times.min()), 3) if times.size else 0.0,
+            end_s=round(float(times.max()), 3) if times.size else 0.0,
+            crops=_spread(best, CROPS_PER_TRACK),
+        )
+    return EpisodeTracks(run_id, parts)
+
+
+def _spread(best: list[tuple[float, int]], n: int) -> list[tuple[float, int]]:
+    """The best crop first, then up to n-1 more spread over the part's time (a strip, not n near-duplicates)."""
+    if len(best) <= n:
+        return best
+    rest = sorted(best[1:], key=lambda c: c[1])
+    picks = [rest[round(i * (len(rest) - 1) / (n - 2))] for i in range(n - 1)] if n > 2 else rest[:1]
+    return [best[0], *dict.fromkeys(picks)]
+
+
+@dataclass
+class ShowNumbers:
+    """The show's last screen-time table: rows and the registry version it was counted at."""
+
+    version: int | None
+    rows: list[dict]
+
+
+def read_show_numbers(storage: Storage, show: str) -> ShowNumbers:
+    try:
+        table = table_from_parquet(storage.get_bytes(ShowLayout(show).screentime_key))
+    except FileNotFoundError:
+        return ShowNumbers(None, [])
+    version = (table.schema.metadata or {}).get(REGISTRY_VERSION_METADATA)
+    return ShowNumbers(int(version) if version is not None else None, table.to_pylist())
+
+
+class ReviewReader:
+    """Builds the pages' views from storage; caches each analysis run's track parts (thread-safe)."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+        self._runs: OrderedDict[tuple[str, str], EpisodeTracks] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def episode_tracks(self, ep_id: str, run_id: str) -> EpisodeTracks:
+        key = (ep_id, run_id)
+        with self._lock:
+            if key in self._runs:
+                self._runs.move_to_end(key)
+                return self._runs[key]
+        tracks = read_episode_tracks(self.storage, ep_id, run_id)
+        with self._lock:
+            if tracks.parts:  # an empty read (a run being replaced) is not kept
+                self._runs[key] = tracks
+                while len(self._runs) > CACHED_RUNS:
+                    self._runs.popitem(last=False)
+        return tracks
+
+    def people(self, show: str, ep_id: str | None = None, query: str = "", named: NamedFilter = "all",
+               hidden: bool = False, offset: int = 0, limit: int = 50) -> PeopleView:
+        """One page of a show's (or one episode's) people, most seconds on screen first."""
+        registry = load_registry(self.storage, show)
+        if ep_id is not None and ep_id not in registry.episodes:
+            raise KeyError(f"{ep_id} has no people in {show}'s registry (yet)")
+        numbers = read_show_numbers(self.storage, show)
+        episodes = [ep_id] if ep_id else sorted(registry.episodes, key=_episode_order)
+        people = _people(registry, {ep: self.episode_tracks(ep, registry.episodes[ep].run_id) for ep in episodes})
+        counted = _counted(numbers.rows, ep_id)
+        views = []
+        for identity_id, tracks in people.items():
+            who = registry.identities[identity_id]
+            if bool(who.hidden) != hidden:
+                continue
+            if named != "all" and (who.name is not None) != (named == "named"):
+                continue
+            if query and query.casefold() not in who.label.casefold():
+                continue
+            seconds, appearances = counted.get(identity_id, (None, None))
+            tracks.sort(key=lambda t: (t.excluded is not None, -t.seconds))
+            kept = [t for t in tracks if not t.excluded and t.crops]
+            views.append(PersonView(
+                id=identity_id, name=who.name, label=who.label, hidden=who.hidden, seconds=seconds,
+                appearances=appearances, episodes=len({t.ep_id for t in tracks if not t.excluded}),
+                crop=kept[0].crops[0] if kept else None, tracks=tracks[:TRACKS_PER_PERSON],
+                tracks_total=len(tracks)))
+        views.sort(key=lambda p: (-(p.seconds if p.seconds is not None else _track_seconds(p)), p.id))
+        return PeopleView(
+            show=show, ep_id=ep_id, version=registry.version, numbers_version=numbers.version,
+            updated_at=registry.updated_at, updated_by=registry.updated_by, reason=registry.reason,
+            change=registry.change, can_undo=registry.change in ("edit", "undo") and registry.version > 0,
+            episodes=sorted(registry.episodes, key=_episode_order),
+            run_ids={ep: links.run_id for ep, links in registry.episodes.items()},
+            total=len(views), offset=offset, limit=limit, people=views[offset:offset + limit],
+            targets=[Target(id=i, label=registry.identities[i].label)
+                     for i in sorted(people, key=lambda i: registry.identities[i].label.casefold())
+                     if not registry.identities[i].hidden],
+        )
+
+    def screentime(self, show: str, season: int | None = None, ep_id: str | None = None) -> ScreentimeView:
+        """The show's last screen-time table, for the whole show, one season or one episode."""
+        registry = load_registry(self.storage, show)
+        numbers = read_show_numbers(self.storage, show)
+        rows = []
+        for row in numbers.rows:
+            if season is not None and row["season"] != season or ep_id is not None and row["ep_id"] != ep_id:
+                continue
+            crop = _crop_of_uri(row.get("crop"), row["ep_id"])
+            rows.append(ScreentimeRow(**{k: row[k] for k in SHOW_SCREENTIME_SCHEMA.names if k != "crop"}, crop=crop))
+        rows.sort(key=lambda r: (-r.seconds, r.identity_id, _episode_order(r.ep_id)))
+        return ScreentimeView(show=show, season=season, ep_id=ep_id, numbers_version=numbers.version,
+                              version=registry.version,
+                              episodes=sorted({r.ep_id for r in rows}, key=_episode_order), rows=rows)
+
+
+def screentime_table(storage: Storage, show: str, season: int | None = None, ep_id: str | None = None) -> pa.Table:
+    """The show's last screen-time table (empty when none yet), filtered to a season or an episode."""
+    try:
+        table = table_from_parquet(storage.get_bytes(ShowLayout(show).screentime_key))
+    except FileNotFoundError:
+        return SHOW_SCREENTIME_SCHEMA.empty_table()
+    if season is not None:
+        table = table.filter(pc.equal(table["season"], season))
+    if ep_id is not None:
+        table = table.filter(pc.equal(table["ep_id"], ep_id))
+    return table
+
+
+def _episode_order(ep_id: str) -> tuple[int, int]:
+    ep = parse_episode_id(ep_id)
+    return ep.season, ep.episode
+
+
+def _people(registry: PeopleRegistry, episodes: dict[str, EpisodeTracks]) -> dict[int, list[TrackView]]:
+    """identity -> its track parts (left-out ones included, marked), after every edit."""
+    found: dict[int, list[TrackView]] = {}
+    for ep_id, tracks in episodes.items():
+        links = registry.episodes[ep_id]
+        for person in links.people:
+            for key in person.tracks:
+                edit = links.track_edits.get(key)
+                owner = registry.resolve(edit.identity if edit is not None and edit.identity is not None
+                                         else person.identity)
+                if owner not in registry.identities:
+                    continue
+                part = tracks.parts.get(key)
+                track_id = int(key.split(".")[0])
+                found.setdefault(owner, []).append(TrackView(
+                    ep_id=ep_id, track=key, seconds=part.seconds if part else 0.0,
+                    start_s=part.start_s if part else 0.0, end_s=part.end_s if part else 0.0,
+                    crops=[CropRef(ep_id=ep_id, run_id=tracks.run_id, track_id=track_id, frame_index=frame)
+                           for _, frame in (part.crops if part else [])],
+                    excluded=edit.excluded if edit is not None else None,
+                    moved=edit is not None and edit.identity is not None))
+    return found
+
+
+def _counted(rows: list[dict], ep_id: str | None) -> dict[int, tuple[float, int]]:
+    totals: dict[int, tuple[float, int]] = {}
+    for row in rows:
+        if ep_id is None or row["ep_id"] == ep_id:
+            seconds, appearances = totals.get(row["identity_id"], (0.0, 0))
+            totals[row["identity_id"]] = (round(seconds + row["seconds"], 3), appearances + row["appearances"])
+    return totals
+
+
+def _track_seconds(person: PersonView) -> float:
+    return sum(t.seconds for t in person.tracks if not t.excluded)
+
+
+def _crop_of_uri(uri: str | None, ep_id: str) -> CropRef | None:
+    """The show table names a crop by its URI (…/crops/<show>/sSS/eEE/<run>/track_NNNN/frame_NNNNNN.jpg)."""
+    if not uri:
+        return None
+    parts = uri.rstrip("/").split("/")
+    try:
+        run_id, track, frame = parts[-3], parts[-2], parts[-1]
+        return CropRef(ep_id=ep_id, run_id=run_id, track_id=int(track.removeprefix("track_")),
+                       frame_index=int(frame.removeprefix("frame_").removesuffix(".jpg")))
+    except (IndexError, ValueError):
+        return None

@@ -1,0 +1,163 @@
+"""The review API on a real show: group_shots.mp4 run through the Dagster episode job, its people
+linked by the show roll-up, served by a real `screentime api` process over HTTP. People by screen
+time with their crops, edits with versions and a token, undo, downloads, and crop URLs that
+cannot be turned into reads outside the artifact root."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import dagster as dg
+import httpx
+import pyarrow.parquet as pq
+import pytest
+
+from screentime.identity.registry import load_registry
+from screentime.identity.show_rollup import update_show
+from screentime.storage import LocalStorage
+from tests.dagster_helpers import local_defs, run_episode_job
+from tests.live_servers import start_api
+
+SHOW, EP, TOKEN = "group", "group-s01e01", "review-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def show(tmp_path_factory, group_shots):
+    """A show whose one episode ran through Dagster (crops saved) and whose people are linked."""
+    root = tmp_path_factory.mktemp("review")
+    data = root / "data"
+    with dg.instance_for_test() as instance:
+        assert run_episode_job(local_defs(data), instance, EP, group_shots, fps=4).success
+    storage = LocalStorage(data)
+    update_show(storage, SHOW)
+    (data / "secret.jpg").write_bytes(b"not for the web")  # inside the data dir, outside artifacts/
+    (root / "outside.jpg").write_bytes(b"not for the web either")
+    env = {"SCREENTIME_DATA_DIR": str(data), "STORAGE_BACKEND": "local", "SCREENTIME_API_TOKEN": TOKEN}
+    api = start_api({**os.environ, **env}, root / "api.log")
+    try:
+        yield {"url": api.url, "storage": storage, "data": data}
+    finally:
+        api.stop()
+
+
+def people(show, **params) -> dict:
+    response = httpx.get(f"{show['url']}/shows/{SHOW}/people", params=params, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def edit(show, base_version: int, change: dict, token: dict = AUTH) -> httpx.Response:
+    return httpx.post(f"{show['url']}/shows/{SHOW}/people/edits", headers=token, timeout=30,
+                      json={"base_version": base_version, "by": "tester", "edit": change})
+
+
+def crop_url(show, crop: dict) -> str:
+    return f"{show['url']}/crops/{crop['ep_id']}/{crop['run_id']}/{crop['track_id']}/{crop['frame_index']}.jpg"
+
+
+def test_people_come_by_screen_time_with_their_crops(show):
+    view = people(show, limit=500)
+    registry = load_registry(show["storage"], SHOW)
+    table = pq.read_table(show["data"] / f"artifacts/people/{SHOW}/screentime.parquet").to_pylist()
+    assert view["version"] == view["numbers_version"] == registry.version
+    assert view["total"] == len(table) >= 5  # every counted identity of the clip is a card
+    seconds = [p["seconds"] for p in view["people"]]
+    assert seconds == sorted(seconds, reverse=True)
+    assert {p["id"]: p["seconds"] for p in view["people"]} == pytest.approx(
+        {r["identity_id"]: r["seconds"] for r in table})
+    first = view["people"][0]
+    assert first["label"] == f"person {first['id']}" and first["tracks"] and first["crop"]
+    assert sum(t["seconds"] for t in first["tracks"]) >= first["seconds"] - 1e-6  # parts may overlap in time
+    image = httpx.get(crop_url(show, first["crop"]), timeout=10)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert image.content[:2] == b"\xff\xd8" and "immutable" in image.headers["cache-control"]
+    page = people(show, limit=2, offset=2)
+    assert [p["id"] for p in page["people"]] == [p["id"] for p in view["people"][2:4]]
+    assert page["total"] == view["total"] and page["offset"] == 2
+    one = people(show, ep_id=EP, q=f"person {first['id']}")
+    assert first["id"] in [p["id"] for p in one["people"]]
+    assert people(show, named="named")["total"] == 0
+
+
+def test_crop_urls_never_read_outside_the_artifact_root(show):
+    base = show["url"]
+    for path in ("/crops/..%2F..%2Fsecret.jpg", "/crops/group-s01e01/..%2F..%2F..%2F/1/1.jpg",
+                 "/crops/group-s01e01/..%2F..%2F..%2F..%2Fsecret/1/1.jpg", "/crops/..%2Fgroup-s01e01/r/1/1.jpg",
+                 "/crops/group-s01e01/r/-1/1.jpg", "/crops/group-s01e01/r/1/1.png",
+                 "/crops/%2e%2e/%2e%2e/1/1.jpg", "/crops/group-s01e01/%2e%2e/1/1.jpg",
+                 "/crops/group-s01e01/r/..%2F..%2F..%2F..%2F..%2Foutside/1.jpg"):
+        response = httpx.get(base + path, timeout=10)
+        assert response.status_code in (404, 422), path
+        assert b"not for the web" not in response.content, path
+    missing = httpx.get(f"{base}/crops/{EP}/no-such-run/1/1.jpg", timeout=10)
+    assert missing.status_code == 404 and "no crop of track 1" in missing.json()["detail"]
+
+
+def test_edits_are_versioned_checked_and_need_the_token(show):
+    view = people(show, limit=500)
+    version = view["version"]
+    a, b, c = (p["id"] for p in view["people"][:3])
+    assert edit(show, version, {"action": "rename", "identity": a, "name": "Ann"}, token={}).status_code == 401
+    renamed = edit(show, version, {"action": "rename", "identity": a, "name": "  Ann   Lee "})
+    assert renamed.status_code == 200 and renamed.json()["version"] == version + 1
+    assert renamed.json()["reason"] == f"renamed person {a} to Ann Lee" and renamed.json()["updated_by"] == "tester"
+    stale = edit(show, version, {"action": "rename", "identity": b, "name": "Bea"})  # a second tab, not reloaded
+    assert stale.status_code == 409
+    assert f"changed since version {version} (now version {version + 1}, by tester" in stale.json()["detail"]
+    for bad, message in (({"action": "rename", "identity": b, "name": "<script>"}, "a name may hold"),
+                         ({"action": "rename", "identity": 99999, "name": "Bea"}, "has no person 99999"),
+                         ({"action": "merge", "into": a, "identities": [a]}, "into itself"),
+                         ({"action": "move", "ep_id": "other-s01e01", "track": "1.0"}, "is not an episode"),
+                         ({"action": "move", "ep_id": EP, "track": "../1"}, "track_id.part"),
+                         ({"action": "delete", "identity": a}, "action")):
+        response = edit(show, version + 1, bad)
+        assert response.status_code == 422 and message in response.json()["detail"], (bad, response.text)
+    merged = edit(show, version + 1, {"action": "merge", "into": a, "identities": [b]})
+    assert merged.status_code == 200, merged.text
+    after = people(show, limit=500)
+    assert b not in [p["id"] for p in after["people"]] and after["numbers_version"] == version  # not recounted
+    ann = next(p for p in after["people"] if p["id"] == a)
+    assert ann["name"] == "Ann Lee" and {t["track"] for t in ann["tracks"]} >= {
+        t["track"] for t in view["people"][1]["tracks"]}
+    track = next(p for p in view["people"] if p["id"] == c)["tracks"][0]
+    split = edit(show, version + 2, {"action": "move", "ep_id": EP, "track": track["track"], "to": None, "name": "Cy"})
+    assert split.status_code == 200 and split.json()["reason"].startswith(f"split track {track['track']}")
+    cy = next(p for p in people(show, q="Cy")["people"])
+    assert cy["seconds"] is None and [t["track"] for t in cy["tracks"]] == [track["track"]]  # counted by the next run
+    undo = httpx.post(f"{show['url']}/shows/{SHOW}/people/undo", headers=AUTH, timeout=30,
+                      json={"base_version": version + 3, "by": "tester"})
+    assert undo.status_code == 200 and undo.json()["reason"] == f"undo: {split.json()['reason']}"
+    assert people(show, q="Cy")["total"] == 0
+    update_show(show["storage"], SHOW)  # what the people_edits sensor's run does: recount
+    counted = people(show, limit=500)
+    assert counted["numbers_version"] == counted["version"] == version + 4
+    assert next(p for p in counted["people"] if p["id"] == a)["seconds"] >= view["people"][0]["seconds"]
+
+
+def test_screentime_and_its_downloads(show):
+    view = httpx.get(f"{show['url']}/shows/{SHOW}/screentime", timeout=30).json()
+    table = pq.read_table(show["data"] / f"artifacts/people/{SHOW}/screentime.parquet")
+    assert view["episodes"] == [EP] and len(view["rows"]) == table.num_rows
+    assert sorted(r["seconds"] for r in view["rows"]) == pytest.approx(sorted(table["seconds"].to_pylist()))
+    csv = httpx.get(f"{show['url']}/shows/{SHOW}/screentime.csv", params={"season": 1}, timeout=30)
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert 'filename="group-s01-screentime.csv"' in csv.headers["content-disposition"]
+    lines = csv.text.splitlines()
+    assert lines[0] == "identity_id,name,named,ep_id,season,episode,seconds,appearances"
+    assert len(lines) == table.num_rows + 1
+    parquet = httpx.get(f"{show['url']}/shows/{SHOW}/screentime.parquet", params={"ep_id": EP}, timeout=30)
+    assert pq.read_table(io.BytesIO(parquet.content)).equals(table)
+    assert httpx.get(f"{show['url']}/shows/{SHOW}/screentime", params={"season": 2}, timeout=30).json()["rows"] == []
+    wrong = httpx.get(f"{show['url']}/shows/{SHOW}/screentime", params={"ep_id": "other-s01e01"}, timeout=30)
+    assert wrong.status_code == 422 and "not an episode of group" in wrong.json()["detail"]
+
+
+def test_unknown_and_invalid_shows(show):
+    missing = httpx.get(f"{show['url']}/shows/nobody/people", timeout=10)
+    assert missing.status_code == 404 and "no people recorded for show 'nobody'" in missing.json()["detail"]
+    assert httpx.get(f"{show['url']}/shows/Bad_Show/people", timeout=10).status_code == 422
+    for page in ("/review?show=group", "/screentime?show=group"):
+        html = httpx.get(show["url"] + page, timeout=10)
+        assert html.status_code == 200 and "/static/people.js" in html.text
