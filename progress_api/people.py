@@ -32,9 +32,14 @@ from screentime.progress_api.settings import require_token
 from screentime.storage.parquet import PARQUET, table_to_parquet
 
 router = APIRouter(tags=["people"])
-SHOW_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+SHOW_PATTERN = r"^(?=.{1,64}$)[a-z0-9]+(-[a-z0-9]+)*$"  # as EpisodeId checks a show slug
 CROP_CACHE = "public, max-age=31536000, immutable"  # a crop's URL names its run: it never changes
 ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}}
+WRITE_ERRORS = {
+    **ERRORS, 401: {"model": ErrorResponse},
+    400: {"model": ErrorResponse, "description": "The body could not be read (not UTF-8 text)"},
+    413: {"description": "The body is over SCREENTIME_API_MAX_BODY_BYTES (64 KiB by default)"},
+}
 
 
 def get_reader(request: Request) -> ReviewReader:
@@ -46,8 +51,7 @@ def show_slug(show: str = Path(description="The show's slug, e.g. the-office",
     try:
         ShowLayout(show)
     except InvalidEpisodeId as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            str(exc).replace("episode id", "show").replace("-s01e01", "")) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return show
 
 
@@ -59,7 +63,7 @@ def _episode(ep_id: str | None, show: str | None = None) -> str | None:
     except InvalidEpisodeId as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     if show is not None and ep.show != show:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{ep} is not an episode of {show}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{ep} is not an episode of {show}")  # a valid id, elsewhere
     return str(ep)
 
 
@@ -93,7 +97,7 @@ def get_people(
 @router.post(
     "/shows/{show}/people/edits", response_model=EditResponse, dependencies=[Depends(require_token)],
     summary="Name, merge, move a track (split), leave out a track or a person",
-    responses={**ERRORS, 401: {"model": ErrorResponse},
+    responses={**WRITE_ERRORS,
                409: {"model": ErrorResponse, "description": "The people changed since base_version: "
                      "nothing was written; reload and make the edit again"}},
 )
@@ -112,7 +116,7 @@ def post_edit(body: EditRequest, show: str = Depends(show_slug),
 @router.post(
     "/shows/{show}/people/undo", response_model=EditResponse, dependencies=[Depends(require_token)],
     summary="Take back the last edit (a new version; the history keeps both)",
-    responses={**ERRORS, 401: {"model": ErrorResponse},
+    responses={**WRITE_ERRORS,
                409: {"model": ErrorResponse, "description": "Stale base_version, or nothing to undo"}},
 )
 def post_undo(body: UndoRequest, show: str = Depends(show_slug),

@@ -73,8 +73,15 @@ def test_routes_reject_invalid_ids_and_unknown_episodes(api):
 def test_docs_describe_every_route_with_its_models(api):
     spec = httpx.get(f"{api.url}/openapi.json").json()
     assert set(spec["paths"]) == {"/", "/episodes", "/episodes/{ep_id}/progress", "/episodes/{ep_id}/events",
-                                  "/jobs/detect_track", "/healthz"}
-    assert {"ProgressRecord", "EpisodeList", "LaunchRequest", "LaunchResponse"} <= set(spec["components"]["schemas"])
+                                  "/jobs/detect_track", "/healthz", "/review", "/screentime",
+                                  "/shows/{show}/people", "/shows/{show}/people/edits", "/shows/{show}/people/undo",
+                                  "/shows/{show}/screentime", "/shows/{show}/screentime.csv",
+                                  "/shows/{show}/screentime.parquet",
+                                  "/crops/{ep_id}/{run_id}/{track_id}/{frame_index}.jpg"}
+    assert {"ProgressRecord", "EpisodeList", "LaunchRequest", "LaunchResponse", "PeopleView", "EditRequest",
+            "EditResponse", "ScreentimeView"} <= set(spec["components"]["schemas"])
+    edit = spec["components"]["schemas"]["EditRequest"]["properties"]["edit"]
+    assert set(edit["discriminator"]["mapping"]) == {"rename", "merge", "move", "exclude_track", "hide"}
     launch = spec["components"]["schemas"]["LaunchRequest"]["properties"]
     assert {"ep_id", "video", "fps", "save_frames", "save_crops", "jpeg_quality", "device"} <= set(launch)
     assert "text/event-stream" in spec["paths"]["/episodes/{ep_id}/events"]["get"]["responses"]["200"]["content"]

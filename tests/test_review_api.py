@@ -151,7 +151,7 @@ def test_screentime_and_its_downloads(show):
     assert pq.read_table(io.BytesIO(parquet.content)).equals(table)
     assert httpx.get(f"{show['url']}/shows/{SHOW}/screentime", params={"season": 2}, timeout=30).json()["rows"] == []
     wrong = httpx.get(f"{show['url']}/shows/{SHOW}/screentime", params={"ep_id": "other-s01e01"}, timeout=30)
-    assert wrong.status_code == 422 and "not an episode of group" in wrong.json()["detail"]
+    assert wrong.status_code == 404 and "not an episode of group" in wrong.json()["detail"]
 
 
 def test_unknown_and_invalid_shows(show):

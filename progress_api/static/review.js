@@ -127,9 +127,15 @@ function trackRow(t, p, view) {
   node.querySelector(".split").addEventListener("click", () =>
     edit({action: "move", ep_id: t.ep_id, track: t.track, to: null}));
   const move = node.querySelector(".move");
-  for (const target of view.targets) {
-    if (target.id !== p.id) move.append(el("option", {value: String(target.id), textContent: target.label}));
-  }
+  // Filled when first used: a select per track with every person in it would be hundreds of
+  // thousands of elements on a big show, and seconds to draw a page.
+  const fill = () => {
+    if (move.options.length > 1) return;
+    move.append(...view.targets.filter((target) => target.id !== p.id).map((target) =>
+      el("option", {value: String(target.id), textContent: target.label})));
+  };
+  move.addEventListener("focus", fill);
+  move.addEventListener("pointerdown", fill);
   move.addEventListener("change", () => {
     if (move.value) edit({action: "move", ep_id: t.ep_id, track: t.track, to: Number(move.value)});
   });
