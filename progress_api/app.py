@@ -13,12 +13,13 @@ from fastapi.staticfiles import StaticFiles
 
 from screentime.identity.review import ReviewReader
 from screentime.progress.store import ProgressStore
-from screentime.progress_api import episodes, health, jobs, page, people
 from screentime.progress_api.dagster_client import DagsterClient
 from screentime.progress_api.hub import ProgressHub
 from screentime.progress_api.limits import StreamSlots
 from screentime.progress_api.models import FieldError, ValidationErrorResponse
+from screentime.progress_api.routes import episodes, health, jobs, pages, people
 from screentime.progress_api.settings import ApiSettings
+from screentime.progress_api.sse import RUN_ID_HEADER
 from screentime.storage import open_storage
 
 DESCRIPTION = """Live progress of Screentime episode runs, read from the files the pipeline's
@@ -49,14 +50,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            expose_headers=[episodes.RUN_ID_HEADER],
+            expose_headers=[RUN_ID_HEADER],
         )
     app.include_router(episodes.router)
     app.include_router(jobs.router)
     app.include_router(people.router)
     app.include_router(health.router)
-    app.include_router(page.router)
-    app.mount("/static", StaticFiles(directory=str(page.STATIC)), name="static")
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
     return app
 
 

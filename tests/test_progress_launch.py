@@ -272,7 +272,7 @@ def test_review_page_names_merges_splits_and_the_screentime_page_shows_dagsters_
         version = before["version"]
 
         def saved(n: int) -> None:
-            browser.wait_for(f"document.body.dataset.version === '{n}'", 30)
+            browser.wait_for(f"document.body?.dataset.version === '{n}'", 30)
 
         browser.evaluate(f"""(() => {{ const card = document.querySelector('.person[data-id="{a}"]');
             card.querySelector('.name').value = 'Ann Lee';
@@ -298,7 +298,7 @@ def test_review_page_names_merges_splits_and_the_screentime_page_shows_dagsters_
         assert f"changed since version {version}" in refused and "reload and make the change again" in refused
 
         # The edits' Dagster runs (people_edits sensor) recount; the page notices when the last is done.
-        browser.wait_for(f"document.body.dataset.numbers === '{version + 3}'", 240, 1)
+        browser.wait_for(f"document.body?.dataset.numbers === '{version + 3}'", 240, 1)
         edit_runs = stack["instance"].get_runs(dg.RunsFilter(tags={"screentime/launched_by": "edit"}))
         assert edit_runs and all(r.tags["dagster/partition"] == show for r in edit_runs)
         browser.screenshot(shots / "review-page.png")
@@ -309,7 +309,7 @@ def test_review_page_names_merges_splits_and_the_screentime_page_shows_dagsters_
         new = next(p for p in after["people"] if p["id"] > max(old) and p["tracks"][0]["track"] == track)
 
         browser.evaluate("document.getElementById('screentime-link').click()")
-        browser.wait_for(f"location.pathname === '/screentime' && document.body.dataset.numbers === '{version + 3}' "
+        browser.wait_for(f"location.pathname === '/screentime' && document.body?.dataset.numbers === '{version + 3}' "
                          "&& document.querySelectorAll('.chart g.bar').length > 0", 30)
         bars = browser.evaluate("""Object.fromEntries([...document.querySelectorAll('.chart g.bar')].map(
             (g) => [g.dataset.id, [Number(g.dataset.seconds), g.querySelector('text').textContent]]))""")

@@ -11,7 +11,7 @@ import csv
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 
 from screentime.contracts.edits import EditRequest, UndoRequest
 from screentime.contracts.episode import EpisodeId, parse_episode_id
@@ -21,6 +21,7 @@ from screentime.contracts.review import PeopleView, ScreentimeView
 from screentime.identity.edits import InvalidEdit, NothingToUndo, edit_people, undo_last
 from screentime.identity.registry import StaleRegistry, load_registry
 from screentime.identity.review import NamedFilter, ReviewReader, screentime_table
+from screentime.progress_api.deps import ReaderDep, require_token
 from screentime.progress_api.models import (
     EPISODE_ID_PATTERN,
     RUN_ID_PATTERN,
@@ -28,7 +29,6 @@ from screentime.progress_api.models import (
     ErrorResponse,
     ValidationErrorResponse,
 )
-from screentime.progress_api.settings import require_token
 from screentime.storage.parquet import PARQUET, table_to_parquet
 
 router = APIRouter(tags=["people"])
@@ -42,10 +42,6 @@ WRITE_ERRORS = {
 }
 
 
-def get_reader(request: Request) -> ReviewReader:
-    return request.app.state.review
-
-
 def show_slug(show: str = Path(description="The show's slug, e.g. the-office",
                                json_schema_extra={"pattern": SHOW_PATTERN})) -> str:
     try:
@@ -53,6 +49,9 @@ def show_slug(show: str = Path(description="The show's slug, e.g. the-office",
     except InvalidEpisodeId as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return show
+
+
+ShowDep = Annotated[str, Depends(show_slug)]
 
 
 def _episode(ep_id: str | None, show: str | None = None) -> str | None:
@@ -76,7 +75,8 @@ def _known_show(reader: ReviewReader, show: str) -> None:
 @router.get("/shows/{show}/people", response_model=PeopleView, responses=ERRORS,
             summary="A show's (or one episode's) people, most seconds first, one page at a time")
 def get_people(
-    show: str = Depends(show_slug),
+    show: ShowDep,
+    reader: ReaderDep,
     ep_id: Annotated[str | None, Query(description="Only this episode's people and tracks",
                                        json_schema_extra={"pattern": EPISODE_ID_PATTERN})] = None,
     q: Annotated[str, Query(max_length=80, description="Part of a name or label ('person 12')")] = "",
@@ -84,7 +84,6 @@ def get_people(
     hidden: Annotated[bool, Query(description="The people marked 'not a face' or 'ignore' instead")] = False,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    reader: ReviewReader = Depends(get_reader),
 ) -> PeopleView:
     ep = _episode(ep_id, show)
     _known_show(reader, show)
@@ -101,8 +100,7 @@ def get_people(
                409: {"model": ErrorResponse, "description": "The people changed since base_version: "
                      "nothing was written; reload and make the edit again"}},
 )
-def post_edit(body: EditRequest, show: str = Depends(show_slug),
-              reader: ReviewReader = Depends(get_reader)) -> EditResponse:
+def post_edit(body: EditRequest, show: ShowDep, reader: ReaderDep) -> EditResponse:
     _known_show(reader, show)
     try:
         registry = edit_people(reader.storage, show, body.base_version, body.edit, by=body.by)
@@ -119,8 +117,7 @@ def post_edit(body: EditRequest, show: str = Depends(show_slug),
     responses={**WRITE_ERRORS,
                409: {"model": ErrorResponse, "description": "Stale base_version, or nothing to undo"}},
 )
-def post_undo(body: UndoRequest, show: str = Depends(show_slug),
-              reader: ReviewReader = Depends(get_reader)) -> EditResponse:
+def post_undo(body: UndoRequest, show: ShowDep, reader: ReaderDep) -> EditResponse:
     _known_show(reader, show)
     try:
         registry = undo_last(reader.storage, show, body.base_version, by=body.by)
@@ -140,8 +137,8 @@ EpisodeQuery = Annotated[str | None, Query(description="Only this episode",
 
 @router.get("/shows/{show}/screentime", response_model=ScreentimeView, responses=ERRORS,
             summary="Seconds on screen per person and episode (the show's last table)")
-def get_screentime(show: str = Depends(show_slug), season: SeasonQuery = None, ep_id: EpisodeQuery = None,
-                   reader: ReviewReader = Depends(get_reader)) -> ScreentimeView:
+def get_screentime(show: ShowDep, reader: ReaderDep, season: SeasonQuery = None,
+                   ep_id: EpisodeQuery = None) -> ScreentimeView:
     season, ep = _filters(show, season, ep_id)
     _known_show(reader, show)
     return reader.screentime(show, season, ep)
@@ -149,8 +146,8 @@ def get_screentime(show: str = Depends(show_slug), season: SeasonQuery = None, e
 
 @router.get("/shows/{show}/screentime.csv", response_class=Response, responses=ERRORS,
             summary="The screen-time rows as CSV (identity_id, name, ..., seconds, appearances)")
-def get_screentime_csv(show: str = Depends(show_slug), season: SeasonQuery = None, ep_id: EpisodeQuery = None,
-                       reader: ReviewReader = Depends(get_reader)) -> Response:
+def get_screentime_csv(show: ShowDep, reader: ReaderDep, season: SeasonQuery = None,
+                       ep_id: EpisodeQuery = None) -> Response:
     season, ep = _filters(show, season, ep_id)
     _known_show(reader, show)
     table = screentime_table(reader.storage, show, season, ep)
@@ -166,8 +163,8 @@ def get_screentime_csv(show: str = Depends(show_slug), season: SeasonQuery = Non
 
 @router.get("/shows/{show}/screentime.parquet", response_class=Response, responses=ERRORS,
             summary="The screen-time rows as Parquet (the show table's schema)")
-def get_screentime_parquet(show: str = Depends(show_slug), season: SeasonQuery = None,
-                           ep_id: EpisodeQuery = None, reader: ReviewReader = Depends(get_reader)) -> Response:
+def get_screentime_parquet(show: ShowDep, reader: ReaderDep, season: SeasonQuery = None,
+                           ep_id: EpisodeQuery = None) -> Response:
     season, ep = _filters(show, season, ep_id)
     _known_show(reader, show)
     data = table_to_parquet(screentime_table(reader.storage, show, season, ep))
@@ -185,11 +182,11 @@ def _download_name(show: str, season: int | None, ep: str | None) -> str:
     responses={200: {"content": {"image/jpeg": {}}}, **ERRORS},
 )
 def get_crop(
-    ep_id: str = Path(json_schema_extra={"pattern": EPISODE_ID_PATTERN}),
-    run_id: str = Path(json_schema_extra={"pattern": RUN_ID_PATTERN}),
-    track_id: int = Path(ge=0, le=10**9),
-    frame_index: int = Path(ge=0, le=10**9),
-    reader: ReviewReader = Depends(get_reader),
+    ep_id: Annotated[str, Path(json_schema_extra={"pattern": EPISODE_ID_PATTERN})],
+    run_id: Annotated[str, Path(json_schema_extra={"pattern": RUN_ID_PATTERN})],
+    track_id: Annotated[int, Path(ge=0, le=10**9)],
+    frame_index: Annotated[int, Path(ge=0, le=10**9)],
+    reader: ReaderDep,
 ) -> Response:
     try:  # every part validated, the key built by the layout: no path from the URL reaches storage
         ep: EpisodeId = parse_episode_id(ep_id)

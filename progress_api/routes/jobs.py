@@ -9,18 +9,13 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import InvalidOption, ScreentimeError, VideoError
 from screentime.library.inputs import check_run_inputs
-from screentime.progress_api.dagster_client import DagsterClient, DagsterUnavailable, LaunchRejected
-from screentime.progress_api.episodes import RUN_ID_HEADER, event_stream, get_hub
-from screentime.progress_api.hub import ProgressHub
-from screentime.progress_api.limits import EVENT_STREAM, stream_slot_if_asked
+from screentime.progress_api.dagster_client import DagsterUnavailable, LaunchRejected
+from screentime.progress_api.deps import DagsterDep, HubDep, SettingsDep, StreamSlotIfAsked, require_token
+from screentime.progress_api.limits import EVENT_STREAM
 from screentime.progress_api.models import ErrorResponse, LaunchRequest, LaunchResponse, ValidationErrorResponse
-from screentime.progress_api.settings import ApiSettings, get_settings, require_token
+from screentime.progress_api.sse import RUN_ID_HEADER, event_stream
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-
-
-def get_dagster(request: Request) -> DagsterClient:
-    return request.app.state.dagster
 
 
 @router.post(
@@ -44,11 +39,11 @@ async def detect_track(
     launch: LaunchRequest,
     request: Request,
     response: Response,
+    dagster: DagsterDep,
+    hub: HubDep,
+    settings: SettingsDep,
+    _slot: StreamSlotIfAsked,
     accept: str = Header("application/json"),
-    dagster: DagsterClient = Depends(get_dagster),
-    hub: ProgressHub = Depends(get_hub),
-    settings: ApiSettings = Depends(get_settings),
-    _slot: None = Depends(stream_slot_if_asked),
 ):
     ep = parse_episode_id(launch.ep_id)
     options = launch.run_options()

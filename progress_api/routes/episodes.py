@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response, status
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response, status
+from sse_starlette import EventSourceResponse
 
 from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
 from screentime.contracts.layout import ARTIFACTS, validate_run_id
 from screentime.contracts.progress import ProgressRecord
-from screentime.progress.store import ProgressStore
-from screentime.progress_api.hub import ProgressHub
-from screentime.progress_api.limits import stream_slot
+from screentime.progress_api.deps import HubDep, SettingsDep, StoreDep, StreamSlot
 from screentime.progress_api.models import (
     EPISODE_ID_EXAMPLE,
     EPISODE_ID_PATTERN,
@@ -26,24 +24,13 @@ from screentime.progress_api.models import (
     ErrorResponse,
     ValidationErrorResponse,
 )
-from screentime.progress_api.settings import ApiSettings, get_settings
+from screentime.progress_api.sse import event_stream
 
 router = APIRouter(prefix="/episodes", tags=["episodes"])
-RUN_ID_HEADER = "X-Screentime-Run-Id"
 _PROGRESS_FILES = ("progress.json", "manifest.json")
-# A client that stops reading (its socket full) is dropped after this long, freeing its stream.
-SEND_TIMEOUT_S = 30.0
 # `{ep_id:path}` takes a '/' too (an encoded %2F arrives decoded), so such an id reaches the
 # parser and is refused with its message instead of falling through to a bare 404.
 EPISODE_PATH = "/{ep_id:path}"
-
-
-def get_hub(request: Request) -> ProgressHub:
-    return request.app.state.hub
-
-
-def get_store(hub: ProgressHub = Depends(get_hub)) -> ProgressStore:
-    return hub.store
 
 
 def episode(
@@ -55,6 +42,9 @@ def episode(
         return parse_episode_id(ep_id)
     except InvalidEpisodeId as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+EpisodeDep = Annotated[EpisodeId, Depends(episode)]
 
 
 def _episode_of(key: str) -> EpisodeId | None:
@@ -69,7 +59,7 @@ def _episode_of(key: str) -> EpisodeId | None:
 
 
 @router.get("", response_model=EpisodeList, summary="Every episode with its latest progress")
-def list_episodes(store: ProgressStore = Depends(get_store)) -> EpisodeList:
+def list_episodes(store: StoreDep) -> EpisodeList:
     keys = store.storage.list_keys(f"{ARTIFACTS}/manifests/")
     complete = {ep for key in keys if key.endswith("/manifest.json") and (ep := _episode_of(key))}
     episodes = []
@@ -88,21 +78,11 @@ def list_episodes(store: ProgressStore = Depends(get_store)) -> EpisodeList:
     f"{EPISODE_PATH}/progress", response_model=ProgressRecord, summary="The episode's latest progress record",
     responses={404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}},
 )
-def get_progress(ep: EpisodeId = Depends(episode), store: ProgressStore = Depends(get_store)) -> ProgressRecord:
+def get_progress(ep: EpisodeDep, store: StoreDep) -> ProgressRecord:
     record = store.latest(ep)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no progress recorded for episode {ep}")
     return record
-
-
-def event_for(record: ProgressRecord) -> ServerSentEvent:
-    kind = record.phase if record.terminal else "progress"
-    return ServerSentEvent(data=record.model_dump_json(), event=kind, id=str(record.seq))
-
-
-async def _events(records: AsyncIterator[ProgressRecord]) -> AsyncIterator[ServerSentEvent]:
-    async for record in records:
-        yield event_for(record)
 
 
 def _after(last_event_id: str) -> int:
@@ -112,20 +92,6 @@ def _after(last_event_id: str) -> int:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"Last-Event-ID must be an event id (a seq number), got {last_event_id[:40]!r}")
     return int(last_event_id)
-
-
-async def event_stream(
-    hub: ProgressHub, settings: ApiSettings, ep: EpisodeId, run_id: str, after: int
-) -> Response:
-    """The SSE response for one run, or 204 when the client already has its terminal event
-    (204 is how a server tells a browser's EventSource to stop reconnecting)."""
-    records = await asyncio.to_thread(hub.store.history, ep, run_id)
-    if records and records[-1].terminal and after >= records[-1].seq:
-        return Response(status_code=status.HTTP_204_NO_CONTENT, headers={RUN_ID_HEADER: run_id})
-    return EventSourceResponse(
-        _events(hub.follow(ep, run_id, after)), ping=settings.heartbeat_s, headers={RUN_ID_HEADER: run_id},
-        send_timeout=SEND_TIMEOUT_S,
-    )
 
 
 @router.get(
@@ -141,15 +107,15 @@ async def event_stream(
     },
 )
 async def get_events(
-    ep: EpisodeId = Depends(episode),
+    ep: EpisodeDep,
+    hub: HubDep,
+    settings: SettingsDep,
+    _slot: StreamSlot,
     run_id: str | None = Query(None, description="Follow this run; default: the episode's latest run. "
                                "A run that has written nothing yet is waited for.",
                                json_schema_extra={"pattern": RUN_ID_PATTERN}),
     last_event_id: str = Header("", description="Resume after this seq (sent by EventSource)",
                                        json_schema_extra={"pattern": EVENT_ID_PATTERN}),
-    hub: ProgressHub = Depends(get_hub),
-    settings: ApiSettings = Depends(get_settings),
-    _slot: None = Depends(stream_slot),
 ) -> Response:
     after = _after(last_event_id)
     if run_id is None:

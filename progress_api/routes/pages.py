@@ -5,29 +5,30 @@ from __future__ import annotations
 import html
 from importlib import resources
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from screentime.progress_api.settings import ApiSettings, get_settings
+from screentime.progress_api.deps import SettingsDep
+from screentime.progress_api.settings import ApiSettings
 
 router = APIRouter(tags=["page"])
 STATIC = resources.files("screentime.progress_api") / "static"
 
 
 @router.get("/", response_class=HTMLResponse, summary="The live progress page, for people")
-def index(settings: ApiSettings = Depends(get_settings)) -> HTMLResponse:
+def index(settings: SettingsDep) -> HTMLResponse:
     return _page("index.html", settings)
 
 
 @router.get("/review", response_class=HTMLResponse,
             summary="Faces review: name, merge and split a show's people (?show=<show>[&ep=<ep_id>])")
-def review(settings: ApiSettings = Depends(get_settings)) -> HTMLResponse:
+def review(settings: SettingsDep) -> HTMLResponse:
     return _page("review.html", settings)
 
 
 @router.get("/screentime", response_class=HTMLResponse,
             summary="Screen time per person (?show=<show>[&season=<n>|&ep=<ep_id>])")
-def screentime(settings: ApiSettings = Depends(get_settings)) -> HTMLResponse:
+def screentime(settings: SettingsDep) -> HTMLResponse:
     return _page("screentime.html", settings)
 
 
