@@ -273,9 +273,9 @@ def test_settings_refuse_cors_wildcards_and_odd_limits():
 
 # --- event streams: bounded per client, reaped when the client goes ----------------------------
 
-def open_stream(api, path: str, source: str = "127.0.0.1") -> socket.socket:
+def open_stream(api, path: str, source: str = "127.0.0.1", headers: str = "") -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", api.port), timeout=10, source_address=(source, 0))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n{headers}\r\n".encode())
     return sock
 
 
@@ -373,3 +373,63 @@ def test_a_thousand_connect_disconnect_cycles_leak_no_stream_task_or_socket(api)
     assert after["tasks"] <= before["tasks"], (before, after)
     assert open_fds(api.process.pid) <= fds_before + 2
     print(f"1000 cycles in {elapsed:.1f} s; tasks {before['tasks']} -> {after['tasks']}")
+
+
+def test_forwarded_headers_do_not_make_a_loopback_caller_many_clients(api):
+    path = "/episodes/forward-s01e01/events?run_id=not-started"
+    held = []
+    try:
+        for n in range(STREAM_LIMIT):
+            held.append(open_stream(api, path, headers=f"X-Forwarded-For: 10.0.0.{n + 1}\r\n"
+                                    f"Forwarded: for=10.0.0.{n + 1}\r\n"))
+            assert status_of(read_until(held[-1], b"\r\n\r\n")) == 200
+        posing = open_stream(api, path, headers="X-Forwarded-For: 10.9.9.9\r\nX-Real-IP: 10.9.9.9\r\n")
+        answer = read_until(posing, b"}")
+        posing.close()
+        assert status_of(answer) == 429 and b"127.0.0.1 already has" in answer
+    finally:
+        for sock in held:
+            sock.close()
+    idle(api)
+
+
+def test_request_heads_are_bounded_and_the_api_stays_up(api):
+    before = psutil_rss(api.process.pid)
+    socks = []
+    for _ in range(4):  # huge, unfinished request heads, as a slow attacker sends them
+        sock = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+        sock.sendall(b"GET /episodes HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        try:
+            for _ in range(64):  # up to 4 MiB each, unless the server answers and closes first
+                sock.sendall(b"a" * 65536)
+        except OSError:
+            pass  # the server closed the connection: the bound at work
+        socks.append(sock)
+    answers = []
+    for sock in socks:
+        try:
+            answers.append(read_until(sock, b"\r\n\r\n"))
+        except OSError:
+            answers.append(b"")
+        sock.close()
+    assert all(a == b"" or status_of(a) in (400, 431) for a in answers), answers
+    assert psutil_rss(api.process.pid) - before < 64 * 1024 * 1024  # no 4 x 4 MiB kept, let alone more
+    assert httpx.get(f"{api.url}/healthz", timeout=10).status_code == 200
+
+
+def psutil_rss(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def test_an_unreadable_progress_record_hides_no_other_episode(api):
+    seed_running_run(api, "fine-s01e01")
+    broken = api.data_dir / "artifacts/manifests/broken/s01/e01/progress.json"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text('{"ep_id": "broken-s01e01", "phase": "det')  # torn by hand (the store never tears it)
+    listed = httpx.get(f"{api.url}/episodes", timeout=10)
+    assert listed.status_code == 200 and "fine-s01e01" in {e["ep_id"] for e in listed.json()["episodes"]}
+    one = httpx.get(f"{api.url}/episodes/broken-s01e01/progress", timeout=10)
+    assert one.status_code == 503 and "cannot be read" in one.json()["detail"]

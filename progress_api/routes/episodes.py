@@ -64,7 +64,10 @@ def list_episodes(store: StoreDep) -> EpisodeList:
     complete = {ep for key in keys if key.endswith("/manifest.json") and (ep := _episode_of(key))}
     episodes = []
     for ep in sorted({ep for key in keys if (ep := _episode_of(key))}):
-        record = store.latest(ep)
+        try:
+            record = store.latest(ep)
+        except ValueError:  # one unreadable progress.json must not hide every other episode
+            continue
         if record is None:
             continue  # a manifest without progress (written by an older version): nothing live
         episodes.append(EpisodeSummary(
@@ -76,10 +79,15 @@ def list_episodes(store: StoreDep) -> EpisodeList:
 
 @router.get(
     f"{EPISODE_PATH}/progress", response_model=ProgressRecord, summary="The episode's latest progress record",
-    responses={404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}},
+    responses={404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse},
+               503: {"model": ErrorResponse, "description": "The episode's progress.json is not a valid record"}},
 )
 def get_progress(ep: EpisodeDep, store: StoreDep) -> ProgressRecord:
-    record = store.latest(ep)
+    try:
+        record = store.latest(ep)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the progress record of {ep} cannot be read "
+                            "(a run will write a new one); its history is in progress.jsonl") from exc
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no progress recorded for episode {ep}")
     return record
