@@ -20,6 +20,9 @@ def test_defaults_are_valid():
     ("detector", "mtcnn", "unknown detector"),
     ("det_size", 10, "det_size"),
     ("batch_size", -1, "batch_size"),
+    ("fps", float("nan"), "fps: Input should be a finite number"),  # not "should be <= 240"
+    ("min_score", float("inf"), "min_score: Input should be a finite number"),
+    ("crop_every_s", float("-inf"), "crop_every_s: Input should be a finite number"),
 ])
 def test_absurd_options_are_rejected_naming_the_field(field, value, words):
     with pytest.raises(ValidationError) as err:

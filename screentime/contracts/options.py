@@ -15,7 +15,7 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,2})?")
 
 
 class RunOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN passes every bound check
 
     fps: float = Field(
         default=0.0, ge=0.0, le=240.0,
