@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
@@ -126,54 +127,57 @@ def post_undo(body: UndoRequest, show: ShowDep, reader: ReaderDep) -> EditRespon
     return EditResponse.of(registry)
 
 
-def _filters(show: str, season: int | None, ep_id: str | None) -> tuple[int | None, str | None]:
-    return season, _episode(ep_id, show)
-
-
 SeasonQuery = Annotated[int | None, Query(ge=0, le=9999, description="Only this season")]
 EpisodeQuery = Annotated[str | None, Query(description="Only this episode",
                                            json_schema_extra={"pattern": EPISODE_ID_PATTERN})]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a screen-time route reads: a known show, and at most one season or episode of it."""
+
+    show: str
+    season: int | None
+    ep_id: str | None
+
+    def attachment(self, extension: str) -> dict[str, str]:
+        name = self.ep_id or (f"{self.show}-s{self.season:02d}" if self.season is not None else self.show)
+        return {"Content-Disposition": f'attachment; filename="{name}-screentime.{extension}"'}
+
+
+def screentime_scope(show: ShowDep, reader: ReaderDep, season: SeasonQuery = None,
+                     ep_id: EpisodeQuery = None) -> Scope:
+    scope = Scope(show, season, _episode(ep_id, show))
+    _known_show(reader, show)
+    return scope
+
+
+ScopeDep = Annotated[Scope, Depends(screentime_scope)]
+
+
 @router.get("/shows/{show}/screentime", response_model=ScreentimeView, responses=ERRORS,
             summary="Seconds on screen per person and episode (the show's last table)")
-def get_screentime(show: ShowDep, reader: ReaderDep, season: SeasonQuery = None,
-                   ep_id: EpisodeQuery = None) -> ScreentimeView:
-    season, ep = _filters(show, season, ep_id)
-    _known_show(reader, show)
-    return reader.screentime(show, season, ep)
+def get_screentime(scope: ScopeDep, reader: ReaderDep) -> ScreentimeView:
+    return reader.screentime(scope.show, scope.season, scope.ep_id)
 
 
 @router.get("/shows/{show}/screentime.csv", response_class=Response, responses=ERRORS,
             summary="The screen-time rows as CSV (identity_id, name, ..., seconds, appearances)")
-def get_screentime_csv(show: ShowDep, reader: ReaderDep, season: SeasonQuery = None,
-                       ep_id: EpisodeQuery = None) -> Response:
-    season, ep = _filters(show, season, ep_id)
-    _known_show(reader, show)
-    table = screentime_table(reader.storage, show, season, ep)
+def get_screentime_csv(scope: ScopeDep, reader: ReaderDep) -> Response:
+    table = screentime_table(reader.storage, scope.show, scope.season, scope.ep_id)
+    names = [n for n in table.column_names if n != "crop"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    names = [n for n in table.column_names if n != "crop"]
     writer.writerow(names)
-    for row in table.select(names).to_pylist():
-        writer.writerow([row[n] for n in names])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{_download_name(show, season, ep)}.csv"'})
+    writer.writerows([row[n] for n in names] for row in table.select(names).to_pylist())
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=scope.attachment("csv"))
 
 
 @router.get("/shows/{show}/screentime.parquet", response_class=Response, responses=ERRORS,
             summary="The screen-time rows as Parquet (the show table's schema)")
-def get_screentime_parquet(show: ShowDep, reader: ReaderDep, season: SeasonQuery = None,
-                           ep_id: EpisodeQuery = None) -> Response:
-    season, ep = _filters(show, season, ep_id)
-    _known_show(reader, show)
-    data = table_to_parquet(screentime_table(reader.storage, show, season, ep))
-    return Response(data, media_type=PARQUET, headers={
-        "Content-Disposition": f'attachment; filename="{_download_name(show, season, ep)}.parquet"'})
-
-
-def _download_name(show: str, season: int | None, ep: str | None) -> str:
-    return f"{ep or (f'{show}-s{season:02d}' if season is not None else show)}-screentime"
+def get_screentime_parquet(scope: ScopeDep, reader: ReaderDep) -> Response:
+    table = screentime_table(reader.storage, scope.show, scope.season, scope.ep_id)
+    return Response(table_to_parquet(table), media_type=PARQUET, headers=scope.attachment("parquet"))
 
 
 @router.get(
