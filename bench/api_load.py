@@ -40,7 +40,12 @@ from sse_load import BIN, Client, cpu_seconds, peak_rss_mb, stream  # noqa: E402
 from tests.live_servers import start_api, wait_for  # noqa: E402
 
 EP = "bench-s01e01"
-HISTORY = "data/artifacts/manifests/bench/s01/e01/progress.jsonl"
+EPISODE_FOLDER = "data/artifacts/manifests/bench/s01/e01"
+
+
+def history_lines(root: Path) -> int:
+    """Records in the episode's run histories (one `<run_id>/progress.jsonl` per run)."""
+    return sum(len(path.read_text().splitlines()) for path in (root / EPISODE_FOLDER).glob("*/progress.jsonl"))
 
 
 def long_clip(source: Path, seconds: int) -> Path:
@@ -192,7 +197,7 @@ def main() -> int:
                     raise SystemExit(f"the run wrote no progress:\n{(root / 'run.log').read_text()[-2000:]}")
                 time.sleep(0.2)
             load_before = os.getloadavg()[0]
-            history_before = len((root / HISTORY).read_text().splitlines())
+            history_before = history_lines(root)
             before = httpx.get(f"{api.url}/healthz").json()
             cpu_before = cpu_seconds(api.process.pid)
             started = time.monotonic()
@@ -207,7 +212,7 @@ def main() -> int:
                              30, 0.2, "the API to close every stream")
             rss = peak_rss_mb(api.process.pid)
             run_alive = writer.poll() is None
-            written = len((root / HISTORY).read_text().splitlines()) - history_before
+            written = history_lines(root) - history_before
         finally:
             if writer is not None and writer.poll() is None:
                 writer.send_signal(signal.SIGINT)

@@ -149,8 +149,8 @@ def main() -> int:
             cpu = cpu_seconds(api.process.pid) - cpu_before
             rss = peak_rss_mb(api.process.pid)
             writer.wait(args.timeout)
-            history = [json.loads(line)["seq"] for line in
-                       (root / "data/artifacts/manifests/bench/s01/e01/progress.jsonl").read_text().splitlines()]
+            run_history = next((root / "data/artifacts/manifests/bench/s01/e01").glob("*/progress.jsonl"))
+            history = [json.loads(line)["seq"] for line in run_history.read_text().splitlines()]
         finally:
             if writer is not None and writer.poll() is None:
                 writer.send_signal(signal.SIGTERM)

@@ -1,4 +1,5 @@
-"""Run status sensors that end the progress stream of episode runs that could not end it themselves.
+"""Run status sensors for the progress of episode runs: a `queued` record for a run waiting in the
+queue, and the terminal record of a run that could not end its progress itself.
 
 A run that fails inside the analysis writes its own `error` record; one whose step process was
 killed, that failed in another step, or that was cancelled, may not. These sensors (run by the
@@ -21,17 +22,25 @@ INTERVAL_S = 5
 CRASH = "ChildProcessCrashException"  # the multiprocess executor's word for a step process that died
 
 
+def run_episode(context: dg.RunStatusSensorContext):
+    """The context run's episode, or None when it is not an episode run (or has no partition)."""
+    run = context.dagster_run
+    if run.job_name != EPISODE_JOB:
+        return None
+    try:
+        return parse_episode_id(run.tags.get(PARTITION_TAG))
+    except InvalidEpisodeId:
+        context.log.warning(f"run {run.run_id} has no episode partition tag; no progress to write")
+        return None
+
+
 def close_episode_run(
     context: dg.RunStatusSensorContext, storage: StorageResource, error_type: str, message: str
 ) -> None:
     """Write the terminal `error` record for the context's run, when it is an episode run."""
     run = context.dagster_run
-    if run.job_name != EPISODE_JOB:
-        return
-    try:
-        ep = parse_episode_id(run.tags.get(PARTITION_TAG))
-    except InvalidEpisodeId:
-        context.log.warning(f"run {run.run_id} has no episode partition tag; no progress to end")
+    ep = run_episode(context)
+    if ep is None:
         return
     record = context.instance.get_run_record_by_id(run.run_id)
     ended_at = None
@@ -81,4 +90,19 @@ def episode_progress_on_cancel(context: dg.RunStatusSensorContext, storage: Stor
     close_episode_run(context, storage, "RunCanceled", "the run was cancelled")
 
 
-progress_sensors = [episode_progress_on_failure, episode_progress_on_cancel]
+@dg.run_status_sensor(
+    name="episode_progress_on_queue",
+    run_status=dg.DagsterRunStatus.QUEUED,
+    monitor_all_code_locations=True,
+    minimum_interval_seconds=INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Writes a `queued` progress record for an episode run waiting in the run queue "
+    "(launched from the UI, a sensor, the schedule or a backfill), so it can be polled and followed.",
+)
+def episode_progress_on_queue(context: dg.RunStatusSensorContext, storage: StorageResource) -> None:
+    ep = run_episode(context)
+    if ep is not None and ProgressStore(storage.get_storage()).announce(ep, context.dagster_run.run_id):
+        context.log.info(f"progress of {ep} run {context.dagster_run.run_id}: queued")
+
+
+progress_sensors = [episode_progress_on_failure, episode_progress_on_cancel, episode_progress_on_queue]

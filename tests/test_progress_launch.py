@@ -50,7 +50,7 @@ def stack(tmp_path_factory):
         api = start_api({**env, "SCREENTIME_DAGSTER_URL": dagster.url}, root / "api.log")
         with dg.DagsterInstance.from_config(str(home)) as instance:
             # A run status sensor only sees runs that end after its first tick.
-            wait_for(lambda: len(ticked_sensors(instance)) == 2, 120, 0.5, "the progress sensors' first ticks")
+            wait_for(lambda: len(ticked_sensors(instance)) == 3, 120, 0.5, "the progress sensors' first ticks")
             yield {"dagster": dagster, "api": api, "data": root / "data", "instance": instance, "root": root}
     finally:
         if api is not None:
@@ -139,6 +139,15 @@ def test_api_launch_route_answers_with_the_run_and_its_urls(stack, carphone):
     assert events[-1].event == "done" and events[-1].data["run_id"] == body["run_id"]
     assert httpx.get(body["progress_url"]).json()["phase"] == "done"
     assert httpx.get(body["dagster_run_url"]).status_code == 200
+
+    # A re-run, followed the way a script would: the events URL without run_id, right after launch,
+    # follows the new run (not the finished one's replay), and polling already names it.
+    again = httpx.post(f"{stack['api'].url}/jobs/detect_track", json={"ep_id": ep_id, "video": str(carphone)}).json()
+    polled = httpx.get(again["progress_url"]).json()
+    assert polled["run_id"] == again["run_id"] and polled["phase"] in ("queued", "starting", "detecting")
+    with httpx.stream("GET", f"{stack['api'].url}/episodes/{ep_id}/events", timeout=300) as stream:
+        events, _ = read_events(stream)
+    assert {e.data["run_id"] for e in events} == {again["run_id"]} and events[-1].event == "done"
 
 
 def test_api_refuses_bad_launches_before_dagster_adds_a_partition_or_a_run(stack, carphone, truncated_video, tmp_path):

@@ -54,3 +54,23 @@ def test_cancel_sensor_ends_a_run_cancelled_before_it_wrote_anything(data_dir, i
     assert latest.run_id == run.run_id and latest.phase == "error" and latest.error_type == "RunCanceled"
     episode_progress_on_cancel(context)  # a second evaluation adds nothing
     assert len(store.history(parse_episode_id(EP), run.run_id)) == 1
+
+
+def test_queue_sensor_makes_a_queued_run_visible_before_it_starts(data_dir, instance):
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    from screentime.pipelines.progress_sensors import episode_progress_on_queue
+
+    defs = local_defs(data_dir)
+    instance.add_dynamic_partitions(EPISODES, [EP])
+    run = instance.create_run_for_job(defs.resolve_job_def(EPISODE_JOB), run_config=episode_run_config(),
+                                      tags={"dagster/partition": EP})
+    event = DagsterEvent(DagsterEventType.RUN_ENQUEUED.value, job_name=EPISODE_JOB)
+    context = dg.build_run_status_sensor_context(
+        sensor_name=episode_progress_on_queue.name, dagster_event=event, dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run.run_id),
+        resources={"storage": StorageResource(backend="local", data_dir=str(data_dir))},
+    )
+    episode_progress_on_queue(context)
+    latest = ProgressStore(LocalStorage(data_dir)).latest(parse_episode_id(EP))
+    assert latest.run_id == run.run_id and latest.phase == "queued"

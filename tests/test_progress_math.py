@@ -121,3 +121,33 @@ def test_an_error_record_keeps_the_runs_last_progress(store):
                           error_type="DagsterExecutionInterruptedError", error="interrupted")
     ended = store.write(bare)
     assert (ended.seq, ended.ratio, ended.frames_done, ended.frames_total, ended.device) == (2, 0.6, 50, 100, "cpu")
+
+
+def test_each_run_keeps_its_own_history_in_its_run_folder(store, tmp_path):
+    """A record's write cost does not grow with the episode's past runs (on S3 an append rewrites
+    the object), and the history goes when a later run's publishing prunes the run folder."""
+    for run_id in ("first", "second"):
+        for seq in (1, 2):
+            store.write(record(run_id, seq))
+    folder = tmp_path / "artifacts/manifests/carphone/s01/e01"
+    assert [len((folder / run / "progress.jsonl").read_text().splitlines()) for run in ("first", "second")] == [2, 2]
+    assert not (folder / "progress.jsonl").exists()
+    assert [r.run_id for r in store.history(EP)] == ["second", "second"]  # the latest run by default
+    assert [r.seq for r in store.history(EP, "first")] == [1, 2]
+
+
+def test_a_queued_run_can_be_polled_and_followed_before_it_writes_anything(store):
+    store.write(record("before", 1, phase="done", ratio=1.0))
+    queued = store.announce(EP, "launched")
+    assert queued.phase == "queued" and queued.seq == 1 and store.latest(EP) == queued
+    assert store.history(EP) == [queued]  # following "the latest run" now follows the new one
+    started = store.write(record("launched", 1, phase="starting", ratio=0.0))
+    assert started.seq == 2  # one stream of seqs, from queued on
+    assert store.announce(EP, "launched") is None  # a late announcement changes nothing
+    assert store.latest(EP) == started
+
+
+def test_a_queued_run_does_not_hide_the_run_it_waits_for(store):
+    running = store.write(record("running", 1))
+    queued = store.announce(EP, "waiting")
+    assert store.latest(EP) == running and store.history(EP, "waiting") == [queued]

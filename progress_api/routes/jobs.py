@@ -59,6 +59,9 @@ async def detect_track(
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
     except LaunchRejected as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    # Before answering: polling says `queued` and the events URL (with or without run_id) follows
+    # this run from the moment the client has its id, not a 404 or the previous run's replay.
+    await asyncio.to_thread(hub.store.announce, ep, run_id)
     if EVENT_STREAM in accept:
         return await event_stream(hub, settings, ep, run_id, after=0)
     events_url = request.url_for("get_events", ep_id=str(ep)).include_query_params(run_id=run_id)

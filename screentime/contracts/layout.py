@@ -3,9 +3,9 @@
     artifacts/frames/<show>/s<SS>/e<EE>/<run_id>/frame_<NNNNNN>.jpg
     artifacts/crops/<show>/s<SS>/e<EE>/<run_id>/track_<NNNN>/frame_<NNNNNN>.jpg
     artifacts/manifests/<show>/s<SS>/e<EE>/<run_id>/{frames,detections,tracks,crops}.parquet
+    artifacts/manifests/<show>/s<SS>/e<EE>/<run_id>/progress.jsonl   (the run's progress history)
     artifacts/manifests/<show>/s<SS>/e<EE>/manifest.json    (the commit point, written last)
     artifacts/manifests/<show>/s<SS>/e<EE>/progress.json    (latest progress record)
-    artifacts/manifests/<show>/s<SS>/e<EE>/progress.jsonl   (progress history)
     artifacts/people/<show>/registry.json                   (the show's people registry, latest)
     artifacts/people/<show>/history/v<NNNNNN>.json          (every earlier version of it)
     artifacts/people/<show>/screentime.parquet              (identity x episode seconds, the show)
@@ -69,9 +69,10 @@ class EpisodeLayout:
     def progress_key(self) -> str:
         return f"{self.episode_prefix('manifests')}progress.json"
 
-    @property
-    def progress_history_key(self) -> str:
-        return f"{self.episode_prefix('manifests')}progress.jsonl"
+    def progress_history_key(self, run_id: str) -> str:
+        """One run's progress history, in its own run folder: a record's write cost is bounded by
+        that run's records, not the episode's whole history, and the history goes with the folder."""
+        return f"{self.run_prefix('manifests', run_id)}progress.jsonl"
 
     def run_folders(self, kind: str, keys: list[str]) -> set[str]:
         """The run ids that own any of `keys` (a listing of `episode_prefix(kind)`)."""

@@ -1,4 +1,9 @@
-"""Progress files through the storage layer: progress.json (latest, atomic) + progress.jsonl (history).
+"""Progress files through the storage layer: progress.json (the episode's latest record, atomic) +
+`<run_id>/progress.jsonl` (each run's history, in the run's folder of the manifests prefix).
+
+A history per run keeps a record's write cost flat however often an episode is re-run (on S3 an
+append reads and rewrites the object), and the history is pruned with its run folder when a later
+run publishes.
 
 Several processes of one run may write (Dagster's multiprocess executor runs each step in its
 own process), so `write` keeps `seq` and `ratio` monotone against what is already stored for the
@@ -29,8 +34,13 @@ class ProgressStore:
 
     def history(self, ep: EpisodeId, run_id: str | None = None) -> list[ProgressRecord]:
         """Every record of the episode's latest run (or of `run_id`), oldest first."""
+        if run_id is None:
+            latest = self.latest(ep)
+            if latest is None:
+                return []
+            run_id = latest.run_id
         try:
-            text = self.storage.get_text(EpisodeLayout(ep).progress_history_key)
+            text = self.storage.get_text(EpisodeLayout(ep).progress_history_key(run_id))
         except FileNotFoundError:
             return []
         records = []
@@ -40,8 +50,6 @@ class ProgressStore:
                     records.append(ProgressRecord.model_validate_json(line))
                 except ValueError:
                     continue  # a torn last line from a crashed writer
-        if run_id is None and records:
-            run_id = records[-1].run_id
         return [r for r in records if r.run_id == run_id]
 
     def write(self, record: ProgressRecord) -> ProgressRecord:
@@ -65,8 +73,27 @@ class ProgressStore:
                     record = record.model_copy(update=updates)
             line = record.model_dump_json()
             self.storage.put_text(layout.progress_key, line, "application/json")
-            self.storage.append_text(layout.progress_history_key, line + "\n")
+            self.storage.append_text(layout.progress_history_key(record.run_id), line + "\n")
         return record
+
+    def announce(self, ep: EpisodeId, run_id: str) -> ProgressRecord | None:
+        """A `queued` record for a run that is launched but has not started, so a client that
+        launched it can poll or follow it at once. It replaces progress.json unless another run
+        of the episode is still going (the queue holds this one back meanwhile; the live run stays
+        visible), then it goes to this run's history only. Nothing is written for a run that has
+        already written records. Returns the record written, if any."""
+        with self._lock:
+            if self.history(ep, run_id):
+                return None
+            record = ProgressRecord(ep_id=str(ep), run_id=run_id, phase="queued", updated_at=utc_now(), seq=1)
+            try:
+                latest = self.latest(ep)
+            except ValueError:
+                latest = None  # an unreadable record: this one replaces it
+            if latest is None or latest.terminal or latest.run_id == run_id:
+                return self.write(record)
+            self.storage.append_text(EpisodeLayout(ep).progress_history_key(run_id), record.model_dump_json() + "\n")
+            return record
 
     def close_run(
         self, ep: EpisodeId, run_id: str, error_type: str, message: str, ended_at: datetime | None = None
@@ -94,7 +121,7 @@ class ProgressStore:
             latest = self.latest(ep)
             if latest is None or latest.run_id == run_id or (latest.terminal and _older(latest, ended_at)):
                 return self.write(record)
-            self.storage.append_text(EpisodeLayout(ep).progress_history_key, record.model_dump_json() + "\n")
+            self.storage.append_text(EpisodeLayout(ep).progress_history_key(run_id), record.model_dump_json() + "\n")
             return record
 
 
