@@ -24,6 +24,7 @@ from screentime.contracts.manifest import Manifest
 from screentime.contracts.names import ANALYSIS_OP, EPISODE_GROUP, GPU_POOL
 from screentime.contracts.options import RunOptions
 from screentime.contracts.progress import ProgressRecord
+from screentime.library.failures import record_failed_run
 from screentime.library.sources import local_video, resolve_video
 from screentime.progress.clock import ProgressClock
 from screentime.progress.log_records import progress_extra
@@ -104,6 +105,8 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
         raise
     except BaseException as exc:  # interrupts too: a cancelled run ends its progress here
         ProgressClock(str(ep), context.run_id, config.device, 0, emit).error(exc)
+        if isinstance(exc, Exception):  # a failure (not a cancel) counts towards quarantine
+            _record_failure(context, storage, config.video, exc)
         raise
 
     manifest = manifest_for(analysis)
@@ -134,6 +137,17 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
     yield dg.AssetCheckResult(asset_key="tracks", check_name="tracks_within_episode",
                               passed=bad_tracks == 0,
                               metadata={"tracks_outside": bad_tracks, "episode_frames": analysis.episode_frames})
+
+
+def _record_failure(context: dg.AssetExecutionContext, storage: StorageResource, video: str, exc: Exception) -> None:
+    """Count the failure in the episode's ledger (the failure sensor does it for runs that died)."""
+    try:
+        decision = record_failed_run(storage.get_storage(), parse_episode_id(context.partition_key),
+                                     context.run_id, video, type(exc).__name__, str(exc))
+    except Exception as ledger_error:  # e.g. the storage that failed the run: the sensor tries again
+        context.log.warning(f"could not record the failure in the episode's ledger: {ledger_error}")
+        return
+    context.log.info(f"{context.partition_key}: {decision.reason}")
 
 
 def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:

@@ -13,7 +13,8 @@ import dagster as dg
 
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
-from screentime.contracts.names import EPISODE_JOB, PARTITION_TAG
+from screentime.contracts.names import ANALYSIS_OP, EPISODE_JOB, PARTITION_TAG, QUARANTINED_TAG
+from screentime.library.failures import NOT_COUNTED, record_failed_run
 from screentime.progress.store import ProgressStore
 from screentime.resources.storage import StorageResource
 
@@ -76,6 +77,23 @@ def failure_reason(context: dg.RunFailureSensorContext) -> tuple[str, str]:
 def episode_progress_on_failure(context: dg.RunFailureSensorContext, storage: StorageResource) -> None:
     error_type, message = failure_reason(context)
     close_episode_run(context, storage, error_type, message)
+    count_failure(context, storage, error_type, message)
+
+
+def count_failure(context: dg.RunFailureSensorContext, storage: StorageResource, error_type: str, message: str) -> None:
+    """Count the failure in the episode's ledger (once per run: the asset may have done it) and tag
+    the run that quarantined its episode, so the UI shows why the episode is no longer retried."""
+    run = context.dagster_run
+    ep = run_episode(context)
+    if ep is None or error_type in NOT_COUNTED:  # e.g. a refused duplicate, not a failed analysis
+        return
+    video = ((run.run_config or {}).get("ops", {}).get(ANALYSIS_OP, {}).get("config", {}) or {}).get("video", "")
+    decision = record_failed_run(storage.get_storage(), ep, run.run_id, video, error_type, message)
+    if decision.action == "quarantined":
+        context.instance.add_run_tags(run.run_id, {QUARANTINED_TAG: decision.reason[:200]})
+        context.log.warning(f"{ep}: {decision.reason}; `screentime retry {ep}` or a new file lifts it")
+    else:
+        context.log.info(f"{ep}: {decision.reason}")
 
 
 @dg.run_status_sensor(

@@ -3,7 +3,9 @@
 Unprocessed: no manifest (never run, or its runs failed). Stale: its analysis assets were last
 materialised under another code version (another detector, weights or tracker; see
 `screentime.analysis.versions`), which the UI shows as outdated. Episodes with a run already queued or
-in progress are left alone, and the run key (episode + reason + night) asks once per night.
+in progress are left alone, and the run key (episode + reason + night) asks once per night. An
+episode whose runs failed on its current file follows the retry policy
+(`screentime.library.failures`): it waits out its backoff, and once quarantined it is skipped.
 """
 
 from datetime import datetime, timezone
@@ -22,6 +24,7 @@ from screentime.contracts.names import (
     PARTITION_TAG,
     REASON_TAG,
 )
+from screentime.library.failures import FailureLedgers, RetryPolicy, current_fingerprint, decide
 from screentime.pipelines.concurrency import ensure_pool_limits
 from screentime.pipelines.jobs import episode_job
 from screentime.resources.storage import StorageResource
@@ -59,6 +62,9 @@ def catch_up_requests(
     current = analysis_code_version()
     store = storage.get_storage()
     busy = episodes_in_flight(instance)
+    ledgers = FailureLedgers(store)
+    failed = {str(ep) for ep in ledgers.episodes()}
+    policy, now = RetryPolicy.from_env(), datetime.now(timezone.utc)
     requests = []
     for key in instance.get_dynamic_partitions(EPISODES):
         try:
@@ -70,6 +76,11 @@ def catch_up_requests(
             continue
         has_manifest = read_manifest(store, ep) is not None
         reason = catch_up_reason(has_manifest, recorded_code_version(instance, key), current)
+        if reason and key in failed:
+            decision = decide(ledgers.read(ep), current_fingerprint(ep), policy, now)
+            if decision.action != "run":
+                log.info(f"not requesting {key}: {decision.reason}")
+                continue
         if reason:
             requests.append(dg.RunRequest(
                 partition_key=key, run_key=f"{key}:{reason}:{night}",

@@ -21,8 +21,9 @@ def failure_text(result) -> str:
 
 
 def artifacts_only(data_dir):
-    """Artifacts, leaving out the progress files (a failed run reports its error there)."""
-    return [f for f in artifact_files(data_dir) if "/progress.json" not in f]
+    """Artifacts, leaving out the progress files and the failure ledger (a failed run reports its
+    error there)."""
+    return [f for f in artifact_files(data_dir) if "/progress.json" not in f and not f.endswith("/failures.json")]
 
 
 @pytest.mark.parametrize("options, message", [

@@ -169,7 +169,8 @@ def test_cancelled_run_ends_with_an_error_record(stack, cap13):
     ep_id = "cap-s09e01"
     body = httpx.post(f"{stack['api'].url}/jobs/detect_track", json={"ep_id": ep_id, "video": str(cap13)}).json()
     run_id = body["run_id"]
-    wait_for(lambda: history(stack, ep_id, run_id), 180, 0.2, "the run's first progress record")
+    wait_for(lambda: any(r.frames_total for r in history(stack, ep_id, run_id)), 180, 0.2,
+             "the run's first record with its frame count")  # not just the API's `queued` record
     port = int(stack["dagster"].url.rsplit(":", 1)[1])
     DagsterGraphQLClient("127.0.0.1", port_number=port).terminate_run(run_id)
     assert wait_run(stack, run_id) == "CANCELED"
@@ -185,7 +186,8 @@ def test_crashed_step_process_ends_with_an_error_record_from_the_failure_sensor(
     ep_id = "cap-s09e02"
     body = httpx.post(f"{stack['api'].url}/jobs/detect_track", json={"ep_id": ep_id, "video": str(cap13)}).json()
     run_id = body["run_id"]
-    wait_for(lambda: history(stack, ep_id, run_id), 180, 0.2, "the run's first progress record")
+    wait_for(lambda: any(r.frames_total for r in history(stack, ep_id, run_id)), 180, 0.2,
+             "the run's first record with its frame count")  # not just the API's `queued` record
     os.kill(step_pids(stack, run_id)["episode_analysis"], signal.SIGKILL)  # no chance to write its end
     assert wait_run(stack, run_id) == "FAILURE"
     last = wait_for(lambda: (h := history(stack, ep_id, run_id)) and h[-1].terminal and h[-1], 60, 0.5,

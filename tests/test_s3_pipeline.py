@@ -30,7 +30,7 @@ LAYOUT = re.compile(  # README "Artifact layout", with <run> for the run id fold
     r"|artifacts/crops/carphone/s01/e01/<run>/track_\d{4}/frame_\d{6}\.jpg"
     r"|artifacts/manifests/carphone/s01/e01/<run>/(frames|detections|tracks|crops|shots|faces|embeddings|people|screentime)\.parquet"
     r"|artifacts/manifests/carphone/s01/e01/(manifest|progress)\.json"
-    r"|artifacts/manifests/carphone/s01/e01/progress\.jsonl"
+    r"|artifacts/manifests/carphone/s01/e01/<run>/progress\.jsonl"
 )
 
 

@@ -84,6 +84,7 @@ def nightly_tick(instance, storage: StorageResource, night: datetime) -> list[dg
 
 def test_the_nightly_schedule_asks_for_the_failed_episode_then_for_outdated_ones(season, monkeypatch):
     root, _, _, instance = season
+    monkeypatch.setenv("SCREENTIME_RETRY_BACKOFF_S", "0")  # e02 failed moments ago (tests/test_failure_policy.py)
     storage = StorageResource(backend="local", data_dir=str(root / "data"))
     assert recorded_code_version(instance, "show-s01e01") == versions.analysis_code_version()
     requests = nightly_tick(instance, storage, datetime(2026, 1, 1, 3, tzinfo=timezone.utc))

@@ -14,6 +14,7 @@ from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.layout import KINDS, EpisodeLayout
 from screentime.contracts.manifest import Manifest, ModelInfo, SourceVideo
 from screentime.contracts.progress import utc_now
+from screentime.library.failures import FailureLedgers
 from screentime.storage import Storage
 
 
@@ -35,14 +36,17 @@ def manifest_for(analysis: EpisodeAnalysis) -> Manifest:
 
 
 def publish_manifest(storage: Storage, manifest: Manifest) -> tuple[Manifest, int]:
-    """Write manifest.json atomically, then delete the episode's other run folders.
+    """Write manifest.json atomically, then delete the episode's other run folders and its failure
+    ledger (an episode that succeeded is no longer retried or quarantined).
 
     Returns the published manifest (with `created_at`) and how many stale objects were removed.
     """
     published = manifest.model_copy(update={"created_at": utc_now()})
     layout = EpisodeLayout(parse_episode_id(published.ep_id))
     storage.put_text(layout.manifest_key, published.model_dump_json(indent=2), "application/json")
-    return published, prune_other_runs(storage, layout, keep=published.run_id)
+    pruned = prune_other_runs(storage, layout, keep=published.run_id)
+    FailureLedgers(storage).clear(layout.ep)
+    return published, pruned
 
 
 def prune_other_runs(storage: Storage, layout: EpisodeLayout, keep: str) -> int:

@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     from screentime.cli.people import add_people_command
 
     add_people_command(sub)  # `people` (see docs/people.md)
+    from screentime.cli.status import add_status_commands
+
+    add_status_commands(sub)  # `status` and `retry` (see docs/seasons.md)
     return parser
 
 

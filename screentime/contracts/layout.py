@@ -6,6 +6,7 @@
     artifacts/manifests/<show>/s<SS>/e<EE>/<run_id>/progress.jsonl   (the run's progress history)
     artifacts/manifests/<show>/s<SS>/e<EE>/manifest.json    (the commit point, written last)
     artifacts/manifests/<show>/s<SS>/e<EE>/progress.json    (latest progress record)
+    artifacts/manifests/<show>/s<SS>/e<EE>/failures.json    (failed runs, until one succeeds)
     artifacts/people/<show>/registry.json                   (the show's people registry, latest)
     artifacts/people/<show>/history/v<NNNNNN>.json          (every earlier version of it)
     artifacts/people/<show>/screentime.parquet              (identity x episode seconds, the show)
@@ -68,6 +69,10 @@ class EpisodeLayout:
     @property
     def progress_key(self) -> str:
         return f"{self.episode_prefix('manifests')}progress.json"
+
+    @property
+    def failures_key(self) -> str:
+        return f"{self.episode_prefix('manifests')}failures.json"
 
     def progress_history_key(self, run_id: str) -> str:
         """One run's progress history, in its own run folder: a record's write cost is bounded by

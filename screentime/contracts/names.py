@@ -22,4 +22,5 @@ SEASONS_TAG = "screentime/seasons"
 SHOWS = "shows"  # the dynamic partitions set of the show-level assets: one per show slug
 SHOW_GROUP = "shows"
 SHOW_JOB = "show_job"
+QUARANTINED_TAG = "screentime/quarantined"  # on the failed run that quarantined its episode: why
 PROCESS_TAG = "screentime/process"  # <host>:<pid> of an in-process (CLI) run, to tell when it died

@@ -40,7 +40,33 @@ class EpisodeVideo:
     @property
     def fingerprint(self) -> str:
         """Changes when the file is replaced: the sensor's run key and cursor compare it."""
-        return f"{self.size}-{self.mtime_ns}"
+        return fingerprint(self.size, self.mtime_ns)
+
+
+def fingerprint(size: int, mtime_ns: int) -> str:
+    return f"{size}-{mtime_ns}"
+
+
+def _s3_mtime_ns(obj: dict) -> int:
+    return int(obj["LastModified"].timestamp()) * 1_000_000_000  # S3 listings have whole seconds
+
+
+def video_fingerprint(location: str) -> str:
+    """The fingerprint a scan gives the video at `location` (a path or s3:// URI); '' when absent."""
+    if location.startswith("s3://"):
+        from screentime.storage.s3 import iter_objects, make_client, parse_s3_uri
+        from screentime.storage.settings import StorageSettings
+
+        bucket, key = parse_s3_uri(location)
+        settings = StorageSettings.from_env()
+        client = make_client(settings.aws_region, settings.endpoint_url)
+        found = next((obj for obj in iter_objects(client, bucket, key) if obj["Key"] == key), None)
+        return "" if found is None else fingerprint(int(found["Size"]), _s3_mtime_ns(found))
+    try:
+        stat = Path(location).expanduser().stat()
+    except OSError:
+        return ""
+    return fingerprint(stat.st_size, stat.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -133,8 +159,7 @@ def list_s3(uri: str) -> Iterator[VideoFile]:
         relative = obj["Key"][len(prefix):]
         if any(part.startswith(".") for part in relative.split("/")):
             continue
-        mtime_ns = int(obj["LastModified"].timestamp()) * 1_000_000_000
-        yield VideoFile(relative, f"s3://{bucket}/{obj['Key']}", int(obj["Size"]), mtime_ns)
+        yield VideoFile(relative, f"s3://{bucket}/{obj['Key']}", int(obj["Size"]), _s3_mtime_ns(obj))
 
 
 def scan_videos(root: str) -> Scan:

@@ -66,6 +66,10 @@ class Storage(ABC):
         """Delete every object under `prefix` (a folder ending in '/'); return how many."""
 
     @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete one object; nothing happens when it does not exist."""
+
+    @abstractmethod
     def append_text(self, key: str, text: str) -> None:
         """Append to a text object (progress history)."""
 

@@ -73,6 +73,9 @@ class LocalStorage(Storage):
         shutil.rmtree(base)
         return count
 
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
     def append_text(self, key: str, text: str) -> None:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)

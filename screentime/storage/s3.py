@@ -229,6 +229,10 @@ class S3Storage(Storage):
                 removed += len(batch)
         return removed
 
+    def delete(self, key: str) -> None:
+        with self._errors("delete", key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(check_key(key)))
+
     def append_text(self, key: str, text: str) -> None:
         """Read, append, write back: S3 has no append, and progress.jsonl stays small.
 
