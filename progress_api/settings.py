@@ -47,6 +47,37 @@ class ApiSettings(BaseSettings):
         32, ge=1, le=10_000, validation_alias=_env("SCREENTIME_API_MAX_STREAMS_PER_CLIENT", "max_streams_per_client"),
         description="Event streams one client address may hold open; more get 429")
 
+    head_timeout_s: float = Field(
+        10.0, ge=0.1, le=300, validation_alias=_env("SCREENTIME_API_HEAD_TIMEOUT_S", "head_timeout_s"),
+        description="Seconds a connection may take to send a request's head (line and headers); then it is closed")
+    max_connections: int = Field(
+        0, ge=0, le=1_000_000, validation_alias=_env("SCREENTIME_API_MAX_CONNECTIONS", "max_connections"),
+        description="Open connections at most (0: the open-files limit less a reserve); past it, the one that "
+        "has waited longest for its request head is dropped")
+
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("SCREENTIME_API_TRUSTED_PROXIES", "trusted_proxies"),
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client, comma-separated in the "
+        "environment; none by default (a client is its socket's address)")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, proxies: list[str]) -> list[str]:
+        import ipaddress
+
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network, e.g. 10.0.0.5 or 10.0.0.0/24 "
+                                 "(no '*')") from None
+        return proxies
+
     @field_validator("dagster_url", "dagster_ui_url")
     @classmethod
     def _check_url(cls, value: str) -> str:

@@ -269,6 +269,11 @@ def test_settings_refuse_cors_wildcards_and_odd_limits():
         ApiSettings(max_streams_per_client=0)
     with pytest.raises(ValueError):
         ApiSettings(max_body_bytes=10)
+    with pytest.raises(ValueError, match="not an IP address or network"):
+        ApiSettings(trusted_proxies=["*"])
+    with pytest.raises(ValueError):
+        ApiSettings(head_timeout_s=0)
+    assert ApiSettings(trusted_proxies="10.0.0.5, 10.1.0.0/16").trusted_proxies == ["10.0.0.5", "10.1.0.0/16"]
 
 
 # --- event streams: bounded per client, reaped when the client goes ----------------------------
@@ -433,3 +438,93 @@ def test_an_unreadable_progress_record_hides_no_other_episode(api):
     assert listed.status_code == 200 and "fine-s01e01" in {e["ep_id"] for e in listed.json()["episodes"]}
     one = httpx.get(f"{api.url}/episodes/broken-s01e01/progress", timeout=10)
     assert one.status_code == 503 and "cannot be read" in one.json()["detail"]
+
+
+def api_with(tmp_path_factory, name: str, **settings: str):
+    root = tmp_path_factory.mktemp(name)
+    env = {**os.environ, "SCREENTIME_DATA_DIR": str(root / "data"), "STORAGE_BACKEND": "local",
+           "SCREENTIME_DAGSTER_URL": f"http://127.0.0.1:{free_port()}", **settings}
+    server = start_api(env, root / "api.log")
+    server.port = int(server.url.rsplit(":", 1)[1])
+    return server
+
+
+@pytest.fixture(scope="module")
+def tight_api(tmp_path_factory):
+    """An API with a 1 s request-head deadline, behind a proxy on 127.0.0.1, 2 streams per client."""
+    server = api_with(tmp_path_factory, "tight", SCREENTIME_API_HEAD_TIMEOUT_S="1",
+                      SCREENTIME_API_TRUSTED_PROXIES="127.0.0.1", SCREENTIME_API_MAX_STREAMS_PER_CLIENT="2",
+                      SCREENTIME_API_HEARTBEAT_S="0.5")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def capped_api(tmp_path_factory):
+    """An API with room for 40 connections (and a head deadline far beyond the test)."""
+    server = api_with(tmp_path_factory, "capped", SCREENTIME_API_HEAD_TIMEOUT_S="60",
+                      SCREENTIME_API_MAX_CONNECTIONS="40")
+    yield server
+    server.stop()
+
+
+def closed_by_server(sock: socket.socket, within_s: float) -> bool:
+    sock.settimeout(within_s)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_connection_that_is_slow_to_send_its_head_is_closed(tight_api):
+    silent = socket.create_connection(("127.0.0.1", tight_api.port), timeout=10)
+    trickle = socket.create_connection(("127.0.0.1", tight_api.port), timeout=10)
+    started = time.monotonic()
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\n":  # a byte every 0.1 s: never done in time
+        try:
+            trickle.sendall(bytes([byte]))
+        except OSError:
+            break
+        time.sleep(0.1)
+    assert closed_by_server(trickle, 5) and time.monotonic() - started < 5
+    assert closed_by_server(silent, 5)
+    # A keep-alive connection gets a fresh deadline for its next request, and a client that sends
+    # its head in time is answered.
+    with httpx.Client(base_url=tight_api.url) as client:
+        assert client.get("/healthz").status_code == 200
+        time.sleep(0.3)
+        assert client.get("/healthz").status_code == 200
+    silent.close()
+    trickle.close()
+
+
+def test_idle_connections_past_the_cap_make_room_and_the_api_answers(capped_api):
+    before = open_fds(capped_api.process.pid)
+    idle = [socket.create_connection(("127.0.0.1", capped_api.port), timeout=10) for _ in range(120)]
+    try:  # no request head from any of them: past 40, the longest-waiting one is dropped for each new one
+        wait_for(lambda: open_fds(capped_api.process.pid) <= before + 40, 10, 0.1, "idle connections to be dropped")
+        for _ in range(5):
+            assert httpx.get(f"{capped_api.url}/healthz", timeout=5).status_code == 200
+        assert sum(closed_by_server(sock, 0.05) for sock in idle) >= 120 - 40
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_forwarded_for_names_the_client_only_behind_a_configured_proxy(tight_api):
+    path = "/episodes/forward-s01e01/events?run_id=not-started"
+    held = []
+    try:
+        for n in (1, 2, 3):  # three clients behind the proxy: each has its own quota
+            held.append(open_stream(tight_api, path, headers=f"X-Forwarded-For: 10.0.0.{n}\r\n"))
+            assert status_of(read_until(held[-1], b"\r\n\r\n")) == 200
+        held.append(open_stream(tight_api, path, headers="X-Forwarded-For: 10.0.0.1\r\n"))
+        assert status_of(read_until(held[-1], b"\r\n\r\n")) == 200  # its second stream: within its 2
+        held.append(open_stream(tight_api, path, headers="X-Forwarded-For: 10.0.0.1\r\n"))
+        answer = read_until(held[-1], b"}")
+        assert status_of(answer) == 429 and b"10.0.0.1 already has" in answer
+    finally:
+        for sock in held:
+            sock.close()

@@ -132,13 +132,9 @@ def exposed_without_token(host: str, token: str) -> bool:
         return True
 
 
-MAX_REQUEST_HEAD_BYTES = 64 * 1024  # request line and headers
-
-
 def _cmd_api(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from screentime.progress_api import create_app
+    from screentime.progress_api.server import run_server
     from screentime.progress_api.settings import ApiSettings
 
     settings = ApiSettings.from_env()
@@ -146,11 +142,8 @@ def _cmd_api(args: argparse.Namespace) -> int:
     if exposed_without_token(args.host, settings.api_token):
         print(f"warning: serving on {args.host} without SCREENTIME_API_TOKEN: anyone who can reach it "
               "can launch runs (see README, Production checklist)", file=sys.stderr)
-    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from loopback as the client's
-    # address, and any local caller could pose as many clients past the per-client stream limit.
-    # h11 with a bound on an incomplete request head: a client cannot hold memory with a huge header.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
-                proxy_headers=False, http="h11", h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)
+    # Request heads bounded in size and time, open connections capped, forwarded headers ignored.
+    run_server(app, settings, args.host, args.port, log_level="warning" if args.quiet else "info")
     return 0
 
 
