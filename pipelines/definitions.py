@@ -14,6 +14,7 @@ from screentime.resources import EpisodeTableIOManager, StorageResource
 
 def build_defs(storage: StorageResource) -> dg.Definitions:
     """The whole Screentime code location over one storage (tests pass a temporary one)."""
+    tables = EpisodeTableIOManager(storage=storage)
     return dg.Definitions(
         assets=[episode_analysis, embeddings, people, screentime, manifests, show_people],
         jobs=[episode_job, show_job],
@@ -22,7 +23,10 @@ def build_defs(storage: StorageResource) -> dg.Definitions:
         loggers={"progress": progress_logger, "console": dg.colored_console_logger},
         resources={
             "storage": storage,
-            "table_io_manager": EpisodeTableIOManager(storage=storage),
+            "table_io_manager": tables,
+            # The default key too: every output goes through the table manager, and without this
+            # Dagster adds an unused pickling `io_manager` to each job (shown on the launchpad).
+            "io_manager": tables,
         },
     )
 

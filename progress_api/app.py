@@ -6,10 +6,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from screentime.identity.review import ReviewReader
 from screentime.progress.store import ProgressStore
@@ -46,6 +48,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.review = ReviewReader(storage)
     app.state.stream_slots = StreamSlots(settings.max_streams_per_client)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, unparsable_body)  # Starlette's: FastAPI raises that one here
+    app.add_middleware(HeadAsGet)
     if settings.cors_origins:  # off unless origins are named: browsers then refuse other sites' pages
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
@@ -76,6 +80,41 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     detail = "; ".join(f"{_where(e.loc)}: {e.msg}" for e in errors) or "invalid request"
     body = ValidationErrorResponse(detail=detail, errors=errors)
     return JSONResponse(body.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+# FastAPI's words when the body's JSON parser raised something other than a JSON syntax error: an
+# integer of more than 4,300 digits (Python's limit) or nesting deeper than the recursion limit.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+async def unparsable_body(request: Request, exc: HTTPException):
+    """A body JSON cannot hold in memory sensibly is a 422 in the documented shape, not a bare 400."""
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == _UNPARSABLE_BODY:
+        msg = "not valid JSON here (a number over 4,300 digits, or nesting too deep)"
+        body = ValidationErrorResponse(detail=f"request body: {msg}", errors=[FieldError(loc=["body"], msg=msg)])
+        return JSONResponse(body.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return await http_exception_handler(request, exc)
+
+
+class HeadAsGet:
+    """HEAD answered as GET without the body (FastAPI routes take only the methods they name), for
+    every route but the event streams, which have no head without a stream."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD" or scope["path"].endswith("/events"):
+            return await self.app(scope, receive, send)
+
+        async def head_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, head_only)
 
 
 def _where(loc: list[str | int]) -> str:

@@ -528,3 +528,19 @@ def test_forwarded_for_names_the_client_only_behind_a_configured_proxy(tight_api
     finally:
         for sock in held:
             sock.close()
+
+
+def test_bodies_json_cannot_hold_get_the_documented_422(api):
+    for body in ('{"ep_id": "a-s01e01", "fps": ' + "9" * 5000 + "}", '{"ep_id": ' + "[" * 10000 + "]" * 10000 + "}"):
+        response = httpx.post(f"{api.url}/jobs/detect_track", content=body,
+                              headers={"Content-Type": "application/json"}, timeout=30)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [{"loc": ["body"], "msg": response.json()["detail"].split(": ", 1)[1]}]
+
+
+def test_head_is_answered_like_get_without_a_body(api):
+    for path in ("/healthz", "/episodes", "/", "/static/app.js"):
+        get, head = httpx.get(f"{api.url}{path}"), httpx.head(f"{api.url}{path}")
+        assert head.status_code == get.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"]
+    assert httpx.head(f"{api.url}/episodes/a-s01e01/events").status_code == 405  # no head without a stream

@@ -45,6 +45,15 @@ def test_launchpad_shows_every_run_option_with_the_progress_logger_on():
     assert default["ops"]["episode_analysis"]["config"]["device"] == "auto"
 
 
+def test_no_unused_pickling_io_manager_reaches_the_launchpad():
+    """Dagster adds its pickling fs_io_manager (with a `base_dir` on the launchpad) to a job that
+    binds no `io_manager`; every output here goes through the Parquet table manager instead."""
+    for name in (EPISODE_JOB, "show_job"):
+        resources = defs.resolve_job_def(name).resource_defs
+        assert resources["io_manager"] is resources["table_io_manager"]
+        assert "base_dir" not in resources["io_manager"].config_schema.config_type.fields
+
+
 def test_asset_checks_are_declared():
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {"boxes_inside_frame", "tracks_within_episode", "every_track_one_person",

@@ -162,3 +162,18 @@ def test_weed_binary_is_checked_against_its_pinned_sha256(monkeypatch):
     monkeypatch.setattr("screentime.dev.seaweed.WEED_SHA256", "0" * 64)
     with pytest.raises(SeaweedError, match=WEED_SHA256):
         find_weed()
+
+
+def test_a_region_that_is_not_a_name_is_one_line_and_the_api_does_not_start(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="AWS_REGION 'us east 1' is not a region name"):
+        StorageSettings(aws_region="us east 1")
+    exe = os.path.join(os.path.dirname(sys.executable), "screentime")
+    env = {**os.environ, "AWS_REGION": "us east 1", "SCREENTIME_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([exe, "api", "--port", "1"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "AWS_REGION" in done.stderr, done.stderr

@@ -23,6 +23,21 @@ def test_missing_empty_and_text_files_are_rejected(tmp_path):
         probe_video(text)
 
 
+@pytest.mark.parametrize("extension, kind", [(".jpg", "JPEG"), (".png", "PNG"), (".bmp", "BMP"), (".webp", "WebP")])
+def test_a_still_image_renamed_mp4_is_not_a_one_frame_episode(tmp_path, carphone, extension, kind):
+    import cv2
+
+    capture = cv2.VideoCapture(str(carphone))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    image = tmp_path / f"photo{extension}"
+    assert cv2.imwrite(str(image), frame)
+    renamed = image.rename(tmp_path / "s01e01.mp4")
+    with pytest.raises(VideoError, match=f"not a video: .* is an? {kind} image"):
+        probe_video(renamed)
+
+
 def test_truncated_video_without_index_is_rejected(truncated_video):
     with pytest.raises(VideoError, match="not a readable video"):
         probe_video(truncated_video)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+# What botocore accepts as a region name (a DNS label); anything else fails deep inside it.
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 
 
 class StorageSettings(BaseModel):
@@ -14,6 +18,15 @@ class StorageSettings(BaseModel):
     s3_prefix: str = Field("", description="Optional key prefix inside the bucket (S3_PREFIX)")
     aws_region: str = Field("", description="AWS region (AWS_REGION)")
     endpoint_url: str = Field("", description="S3-compatible endpoint (AWS_ENDPOINT_URL_S3)")
+
+    @field_validator("aws_region")
+    @classmethod
+    def _check_region(cls, region: str) -> str:
+        region = region.strip()
+        if region and not _REGION.fullmatch(region):
+            raise ValueError(f"AWS_REGION {region[:64]!r} is not a region name: letters, digits and '-', "
+                             "e.g. us-east-1")
+        return region
 
     @classmethod
     def from_env(cls) -> "StorageSettings":

@@ -51,6 +51,22 @@ class SampledFrame:
     det_image: np.ndarray  # BGR scaled to the detector's input (may be `image` itself)
 
 
+# Still-image signatures: FFmpeg opens an image as a one-frame "video", so without this check a
+# photo renamed .mp4 would be analysed as an episode of one frame.
+_IMAGE_SIGNATURES = {
+    b"\xff\xd8\xff": "a JPEG image", b"\x89PNG\r\n\x1a\n": "a PNG image", b"GIF87a": "a GIF image",
+    b"GIF89a": "a GIF image", b"BM": "a BMP image", b"II*\x00": "a TIFF image", b"MM\x00*": "a TIFF image",
+}
+
+
+def _still_image_kind(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    return next((kind for signature, kind in _IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Open a video and read its first frame; raise VideoError with a clear reason otherwise."""
     p = Path(path)
@@ -60,6 +76,9 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise VideoError(f"video path is not a file: {p}")
     if p.stat().st_size == 0:
         raise VideoError(f"video file is empty: {p}")
+    image = _still_image_kind(p)
+    if image is not None:
+        raise VideoError(f"not a video: {p} is {image}")
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():
