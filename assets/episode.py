@@ -13,7 +13,7 @@ from pydantic import Field
 
 from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episode
 from screentime.analysis.episode import analyze_episode
-from screentime.analysis.publish import manifest_for, publish_manifest
+from screentime.analysis.publish import discard_run, discard_stale_runs, manifest_for, publish_manifest
 from screentime.analysis.versions import analysis_code_version
 from screentime.assets.guard import claim_episode
 from screentime.assets.partitions import episode_partitions
@@ -93,6 +93,9 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
     try:
         store = storage.get_storage()
         store.check_writable()
+        stale = discard_stale_runs(store, ep, context.run_id)
+        if stale:
+            context.log.info(f"removed {stale} file(s) that earlier failed runs of {ep} left")
         location = resolve_video(ep, config.video)
         with local_video(location) as path:  # an s3:// video is downloaded for the run
             source = probe_video(path)
@@ -104,6 +107,7 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
     except EpisodeBusy:
         raise
     except BaseException as exc:  # interrupts too: a cancelled run ends its progress here
+        _discard_partial_outputs(context, storage)  # first: on a full disk, the room to write its end
         ProgressClock(str(ep), context.run_id, config.device, 0, emit).error(exc)
         if isinstance(exc, Exception):  # a failure (not a cancel) counts towards quarantine
             _record_failure(context, storage, config.video, exc)
@@ -137,6 +141,13 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
     yield dg.AssetCheckResult(asset_key="tracks", check_name="tracks_within_episode",
                               passed=bad_tracks == 0,
                               metadata={"tracks_outside": bad_tracks, "episode_frames": analysis.episode_frames})
+
+
+def _discard_partial_outputs(context: dg.AssetExecutionContext, storage: StorageResource) -> None:
+    try:
+        discard_run(storage.get_storage(), parse_episode_id(context.partition_key), context.run_id)
+    except Exception as cleanup_error:  # the next run of the episode removes them instead
+        context.log.warning(f"could not remove the failed run's partial files: {cleanup_error}")
 
 
 def _record_failure(context: dg.AssetExecutionContext, storage: StorageResource, video: str, exc: Exception) -> None:

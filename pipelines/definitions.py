@@ -4,7 +4,7 @@ import dagster as dg
 
 from screentime.assets import embeddings, episode_analysis, manifests, people, screentime, show_people
 from screentime.pipelines.jobs import episode_job
-from screentime.pipelines.loggers import progress_logger
+from screentime.pipelines.loggers import console_logger, progress_logger
 from screentime.pipelines.progress_sensors import progress_sensors
 from screentime.pipelines.schedules import nightly_catch_up
 from screentime.pipelines.sensors import episode_discovery
@@ -20,7 +20,7 @@ def build_defs(storage: StorageResource) -> dg.Definitions:
         jobs=[episode_job, show_job],
         sensors=[*progress_sensors, episode_discovery, show_rollup, people_edits],
         schedules=[nightly_catch_up],
-        loggers={"progress": progress_logger, "console": dg.colored_console_logger},
+        loggers={"progress": progress_logger, "console": console_logger},
         resources={
             "storage": storage,
             "table_io_manager": tables,

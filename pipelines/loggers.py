@@ -54,6 +54,46 @@ class ProgressFileHandler(logging.Handler):
             sys.stderr.write(f"screentime: progress not written: {type(exc).__name__}: {exc}\n")
 
 
+def _news(record: logging.LogRecord) -> bool:
+    """False for what repeats the step failure: each later step skipped, and the run's own end."""
+    message = record.getMessage()
+    return "Not executing." not in message and " - RUN_FAILURE - " not in message
+
+
+class OneLineFormatter(logging.Formatter):
+    """Each message's first line only: a step failure's stack trace stays in the run's event log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        lines = record.getMessage().strip().splitlines() or [""]
+        return f"{record.levelname}: {lines[0]}"
+
+
+@dg.logger(
+    config_schema={
+        "log_level": dg.Field(str, default_value="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+        "brief": dg.Field(bool, default_value=False,
+                          description="One line per message, no stack traces (the CLI: the run's event log in "
+                          "the UI keeps everything)."),
+    },
+    description="Run messages on stderr (Dagster's console logger, with a one-line mode for the CLI).",
+)
+def console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    config = init_context.logger_config
+    level = logging.getLevelName(config["log_level"].upper())
+    if not isinstance(level, int):
+        raise dg.Failure(f"console log_level {config['log_level']!r} is not one of "
+                         "DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    logger = logging.Logger("dagster", level=level)
+    handler = logging.StreamHandler(sys.stderr)
+    if config["brief"]:
+        handler.setFormatter(OneLineFormatter())
+        handler.addFilter(_news)
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
 @dg.logger(
     config_schema={"echo": dg.Field(bool, default_value=False, description="Also print records on stdout.")},
     description="Writes progress.json / progress.jsonl for each episode run (see README, Progress).",

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from screentime.analysis.publish import discard_run
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
 from screentime.contracts.names import ANALYSIS_OP, EPISODE_JOB, PARTITION_TAG, QUARANTINED_TAG
@@ -47,7 +48,11 @@ def close_episode_run(
     ended_at = None
     if record is not None and record.end_time is not None:
         ended_at = datetime.fromtimestamp(record.end_time, timezone.utc)
-    written = ProgressStore(storage.get_storage()).close_run(ep, run.run_id, error_type, message, ended_at)
+    store = storage.get_storage()
+    removed = discard_run(store, ep, run.run_id)  # first: on a full disk, the room to write its end
+    if removed:
+        context.log.info(f"removed {removed} partial file(s) of {ep} run {run.run_id}")
+    written = ProgressStore(store).close_run(ep, run.run_id, error_type, message, ended_at)
     if written is not None:
         context.log.info(f"progress of {ep} run {run.run_id} ended: {error_type}: {message}")
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from screentime.analysis.checks import boxes_mostly_outside
-from screentime.analysis.exports import ExportWriter
+from screentime.analysis.exports import REPORTED_FAILURES, ExportWriter
 from screentime.analysis.face_samples import FaceSampler
 from screentime.contracts.episode import EpisodeId
 from screentime.contracts.layout import EpisodeLayout
@@ -203,6 +203,9 @@ def analyze_episode(
     finally:
         writer.close()
     frames_table, crops_table = frames.table(FRAMES_SCHEMA), crops.table(CROPS_SCHEMA)
+    if writer.failed > REPORTED_FAILURES and on_warning is not None:
+        on_warning(f"{writer.failed} JPEG exports failed in all (counts.export_failures); the first "
+                   f"{REPORTED_FAILURES} were reported above")
     if writer.failed_keys:  # the tables only point at JPEGs that were really written
         failed = pa.array(sorted(storage.uri(key) for key in writer.failed_keys))
         frame_failed = pc.is_in(frames_table["path"], value_set=failed)

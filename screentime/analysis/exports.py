@@ -16,6 +16,9 @@ import numpy as np
 from screentime.storage import Storage
 
 log = logging.getLogger(__name__)
+# A full disk or an unreachable bucket fails every write the same way: the first few failures are
+# reported one by one, the rest only counted (counts.export_failures, and the run's own end).
+REPORTED_FAILURES = 3
 
 
 class ExportWriter:
@@ -44,7 +47,10 @@ class ExportWriter:
         except Exception as exc:  # counted and reported; the run goes on
             with self._lock:
                 self.failed_keys.add(key)
-            self.on_warning(f"export of {key} failed: {type(exc).__name__}: {exc}")
+                failures = len(self.failed_keys)
+            if failures <= REPORTED_FAILURES:
+                more = " (further export failures are counted, not reported)" if failures == REPORTED_FAILURES else ""
+                self.on_warning(f"export of {key} failed: {type(exc).__name__}: {exc}{more}")
         else:
             with self._lock:
                 self.written += 1

@@ -50,12 +50,44 @@ def publish_manifest(storage: Storage, manifest: Manifest) -> tuple[Manifest, in
 
 
 def prune_other_runs(storage: Storage, layout: EpisodeLayout, keep: str) -> int:
+    """Delete every run folder of the episode but `keep`'s, also empty ones and those holding only
+    temp files a killed writer left."""
     removed = 0
     for kind in KINDS:
         prefix = layout.episode_prefix(kind)
-        for run_id in layout.run_folders(kind, storage.list_keys(prefix)) - {keep}:
+        for run_id in set(storage.list_folders(prefix)) - {keep}:
             removed += storage.delete_prefix(f"{prefix}{run_id}/")
     return removed
+
+
+def discard_run(storage: Storage, ep: EpisodeId, run_id: str) -> int:
+    """Remove what a run that failed (or was cancelled or killed) left: partial JPEGs and tables,
+    temp files, empty folders. Its progress history stays, so whoever follows the run sees its end;
+    a published run is never touched. Returns how many objects were removed."""
+    layout = EpisodeLayout(ep)
+    manifest = read_manifest(storage, ep)
+    if manifest is not None and manifest.run_id == run_id:
+        return 0
+    history_key = layout.progress_history_key(run_id)
+    try:
+        history = storage.get_bytes(history_key)
+    except FileNotFoundError:
+        history = None
+    removed = sum(storage.delete_prefix(layout.run_prefix(kind, run_id)) for kind in KINDS)
+    if history is not None:
+        storage.put_bytes(history_key, history)
+        removed -= 1
+    return removed
+
+
+def discard_stale_runs(storage: Storage, ep: EpisodeId, run_id: str) -> int:
+    """Before run `run_id` writes anything: discard what earlier failed or killed runs of the episode
+    left (only one run of an episode goes at a time, so every other unpublished folder is stale)."""
+    manifest = read_manifest(storage, ep)
+    keep = {run_id} | ({manifest.run_id} if manifest is not None else set())
+    layout = EpisodeLayout(ep)
+    stale = set().union(*(storage.list_folders(layout.episode_prefix(kind)) for kind in KINDS)) - keep
+    return sum(discard_run(storage, ep, stale_run) for stale_run in sorted(stale))
 
 
 def read_manifest(storage: Storage, ep: EpisodeId) -> Manifest | None:

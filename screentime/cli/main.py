@@ -45,7 +45,8 @@ def _options_from_args(args: argparse.Namespace):
     return RunOptions(**{name: getattr(args, name) for name in RunOptions.model_fields})
 
 
-def _failure_reason(result) -> str:
+def _failure_reason(result) -> tuple[str, str]:
+    """(error type, first line of its message) of the run's first failure."""
     for event in result.all_events:
         if event.is_step_failure or event.is_run_failure:
             error = getattr(event.event_specific_data, "error", None)
@@ -53,9 +54,24 @@ def _failure_reason(result) -> str:
             while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
                 error = error.cause
             if error is not None:
-                return f"{error.cls_name}: {error.message.strip().splitlines()[0]}"
-            return event.message or "run failed"
-    return "run failed"
+                message = error.message.strip().splitlines()[0] if error.message.strip() else ""
+                return error.cls_name, message.removeprefix(f"{error.cls_name}: ")
+            return "RunFailure", (event.message or "run failed").splitlines()[0]
+    return "RunFailure", "run failed"
+
+
+def _end_failed_run(store, ep, run_id: str, error_type: str, message: str) -> str:
+    """Remove a failed run's partial files, then make sure its progress ends with `error` (a full
+    disk may have refused the run's own record). Returns what was done, for the one-line error."""
+    from screentime.analysis.publish import discard_run
+    from screentime.progress.store import ProgressStore
+
+    try:
+        removed = discard_run(store, ep, run_id)
+        ProgressStore(store).close_run(ep, run_id, error_type, message)
+    except Exception as exc:  # e.g. the storage that failed the run is still away
+        return f"its partial files could not be removed ({type(exc).__name__}); the next run of {ep} removes them"
+    return f"{removed} partial file(s) removed" if removed else "nothing partial left behind"
 
 
 def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
@@ -87,13 +103,16 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
         if not instance.has_dynamic_partition(EPISODES, str(ep)):
             instance.add_dynamic_partitions(EPISODES, [str(ep)])
         run_config = episode_run_config(options, str(video_path), echo=not quiet)
-        run_config["loggers"]["console"]["config"]["log_level"] = "WARNING"
+        run_config["loggers"]["console"]["config"].update(log_level="WARNING", brief=True)
         result = defs.resolve_job_def(EPISODE_JOB).execute_in_process(
             run_config=run_config, instance=instance, partition_key=str(ep), raise_on_error=False,
             tags={LAUNCHED_BY_TAG: "cli", PROCESS_TAG: process_tag()},
         )
         if not result.success:
-            print(f"error: run {result.run_id} failed: {_failure_reason(result)}", file=sys.stderr)
+            error_type, message = _failure_reason(result)
+            cleaned = _end_failed_run(storage.get_storage(), ep, result.run_id, error_type, message)
+            print(f"error: run {result.run_id} failed: {error_type}: {message} ({cleaned}; the whole log: "
+                  f"`make ui`, Runs > {result.run_id})", file=sys.stderr)
             return EXIT_FAILED
         from screentime.contracts.layout import EpisodeLayout
 

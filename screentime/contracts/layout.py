@@ -79,16 +79,6 @@ class EpisodeLayout:
         that run's records, not the episode's whole history, and the history goes with the folder."""
         return f"{self.run_prefix('manifests', run_id)}progress.jsonl"
 
-    def run_folders(self, kind: str, keys: list[str]) -> set[str]:
-        """The run ids that own any of `keys` (a listing of `episode_prefix(kind)`)."""
-        prefix = self.episode_prefix(kind)
-        runs = set()
-        for key in keys:
-            rest = key[len(prefix):] if key.startswith(prefix) else ""
-            if "/" in rest:
-                runs.add(rest.split("/", 1)[0])
-        return runs
-
 
 @dataclass(frozen=True)
 class ShowLayout:

@@ -65,6 +65,11 @@ class Storage(ABC):
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (a folder ending in '/'); return how many."""
 
+    def list_folders(self, prefix: str) -> list[str]:
+        """Names of the folders directly under `prefix` (a folder ending in '/')."""
+        names = {key[len(prefix):].split("/", 1)[0] for key in self.list_keys(prefix) if "/" in key[len(prefix):]}
+        return sorted(names)
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Delete one object; nothing happens when it does not exist."""

@@ -73,6 +73,11 @@ class LocalStorage(Storage):
         shutil.rmtree(base)
         return count
 
+    def list_folders(self, prefix: str) -> list[str]:
+        """Every folder, also an empty one or one holding only temp files a killed writer left."""
+        base = self.path(prefix)
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
