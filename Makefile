@@ -9,7 +9,7 @@ export SCREENTIME_VIDEOS_DIR ?= $(CURDIR)/videos
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.yolo_config
 UI_PORT ?= 3000
 
-.PHONY: install home demo test test-all lint ui validate bench bench-sse bench-api s3 clean
+.PHONY: install home demo test test-all lint ui validate bench bench-memory bench-sse bench-api s3 clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,10 @@ validate: home
 # Throughput vs decode-only and a plain script, peak RSS; writes bench/RESULTS.md (needs ffmpeg).
 bench: install
 	$(BIN)/python bench/bench_pipeline.py
+
+# Peak memory at 720p, 4K and 8K with huge batches and det_size 0, bounded and not; writes bench/RESULTS.md.
+bench-memory: install
+	$(BIN)/python bench/bench_memory.py
 
 # 200 concurrent SSE clients on one episode while a real run writes it; writes bench/RESULTS.md.
 bench-sse: install

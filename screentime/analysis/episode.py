@@ -28,10 +28,18 @@ from screentime.contracts.tables import CROPS_SCHEMA, DETECTIONS_SCHEMA, FRAMES_
 from screentime.progress.clock import ProgressClock
 from screentime.storage import Storage
 from screentime.vision.detectors import DetectorInfo, load_detector
-from screentime.vision.devices import resolve_device
+from screentime.vision.devices import gpu_memory_budget, resolve_device
+from screentime.vision.memory import budget_bytes, plan_frames
 from screentime.vision.shots import ShotDetector, shots_table
 from screentime.vision.tracking import FaceTracker
-from screentime.vision.video import FrameReader, VideoInfo, batched, effective_fps, expected_sampled_frames
+from screentime.vision.video import (
+    FrameReader,
+    VideoInfo,
+    batched,
+    detector_input_size,
+    effective_fps,
+    expected_sampled_frames,
+)
 
 CROP_MARGIN = 0.2  # crops extend the face box by this fraction on each side
 
@@ -146,12 +154,18 @@ def analyze_episode(
     detector = load_detector(options.detector, device, options.detector_weights, options.det_size)
     analysis_fps = effective_fps(source.fps, options.fps)
     layout = EpisodeLayout(ep)
-    batch_size = options.batch_size or (32 if device.startswith("cuda") else 2)
-    reader = FrameReader(source, options.fps, options.det_size, queue_size=max(8, 2 * batch_size))
+    det_width, det_height = detector_input_size(source.width, source.height, options.det_size)
+    plan = plan_frames(source.width, source.height, det_width, det_height,
+                       options.batch_size or (32 if device.startswith("cuda") else 2), budget_bytes(),
+                       detector_budget=gpu_memory_budget(device), save_frames=options.save_frames)
+    if plan.warning and on_warning is not None:
+        on_warning(plan.warning)
+    batch_size = plan.batch_size
+    reader = FrameReader(source, options.fps, options.det_size, queue_size=plan.queue_frames)
     tracker = FaceTracker(analysis_fps)
     shots = ShotDetector()
     sampler = FaceSampler()
-    writer = ExportWriter(storage, options.jpeg_quality, on_warning=on_warning)
+    writer = ExportWriter(storage, options.jpeg_quality, max_pending=plan.pending_exports, on_warning=on_warning)
     frames = _Columns(*FRAMES_SCHEMA.names)
     dets = _Columns(*DETECTIONS_SCHEMA.names)
     crops = _Columns(*CROPS_SCHEMA.names)

@@ -26,6 +26,16 @@ def resolve_device(requested: str) -> str:
     raise InvalidOption(f"unknown device {requested!r}: use auto, cpu, cuda or cuda:N")
 
 
+def gpu_memory_budget(device: str) -> int | None:
+    """Half the CUDA device's free memory, for the detector's batch; None on the CPU."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    return free // 2
+
+
 def device_name(device: str) -> str:
     """A human name for the record, e.g. `cpu` or `cuda:0 (NVIDIA H100 80GB HBM3)`."""
     if device.startswith("cuda"):

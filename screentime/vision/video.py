@@ -119,6 +119,12 @@ def detector_scale(width: int, height: int, det_size: int) -> float:
     return min(1.0, det_size / max(width, height))
 
 
+def detector_input_size(width: int, height: int, det_size: int) -> tuple[int, int]:
+    """(width, height) of the detector's input for frames of this size."""
+    scale = detector_scale(width, height, det_size)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 class FrameReader:
     """Iterate the sampled frames of a video, decoded in a background thread.
 
@@ -130,8 +136,7 @@ class FrameReader:
         self.info = info
         self.step = sampling_step(info.fps, analysis_fps)
         self.scale = detector_scale(info.width, info.height, det_size)
-        self.det_width = max(1, round(info.width * self.scale))
-        self.det_height = max(1, round(info.height * self.scale))
+        self.det_width, self.det_height = detector_input_size(info.width, info.height, det_size)
         # Area averaging avoids aliasing on strong downscales but costs ~3x a bilinear resize;
         # down to half size, bilinear keeps the faces the detector needs.
         self._interpolation = cv2.INTER_LINEAR if self.scale >= 0.5 else cv2.INTER_AREA
