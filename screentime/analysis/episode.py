@@ -9,7 +9,7 @@ rows are kept, and returned as Arrow tables.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -220,6 +220,11 @@ def analyze_episode(
     if writer.failed > REPORTED_FAILURES and on_warning is not None:
         on_warning(f"{writer.failed} JPEG exports failed in all (counts.export_failures); the first "
                    f"{REPORTED_FAILURES} were reported above")
+    if not source.count_trusted:  # the container's count was impossible: what decoded is the count
+        if on_warning is not None:
+            on_warning(f"the container announces more frames than {source.path} can hold; frame counts "
+                       f"are what decoded ({reader.frames_decoded})")
+        source = replace(source, frame_count=reader.frames_decoded)
     if writer.failed_keys:  # the tables only point at JPEGs that were really written
         failed = pa.array(sorted(storage.uri(key) for key in writer.failed_keys))
         frame_failed = pc.is_in(frames_table["path"], value_set=failed)

@@ -3,6 +3,11 @@
 Decoding runs in a background thread that feeds a small bounded queue, so it overlaps with
 inference and memory stays flat however long the episode is. The same thread scales each kept
 frame to the detector's input size, so the main thread only runs the model.
+
+Times come from the stream: each frame's presentation time (OpenCV's `CAP_PROP_POS_MSEC`, read
+from FFmpeg's PTS), not its index over the container's average frame rate, which is wrong for a
+variable-frame-rate episode (a frame 20 s in was placed at 3 s). Sampling keeps at most one frame
+per `1 / fps` seconds of that time.
 """
 
 from __future__ import annotations
@@ -19,14 +24,19 @@ import numpy as np
 
 from screentime.contracts.errors import VideoError
 
+# No real video stores a frame in fewer bytes than this (container overhead alone is more): a frame
+# count above file size / this is a header that lies (a crafted AVI announced 10^9 frames).
+MIN_BYTES_PER_FRAME = 8
+
 
 @dataclass(frozen=True)
 class VideoInfo:
     path: str
     fps: float
-    frame_count: int
+    frame_count: int  # as announced by the container (capped when it cannot be true)
     width: int
     height: int
+    count_trusted: bool = True  # False: no count, or an impossible one; counts come from decoding
 
     @property
     def duration_s(self) -> float:
@@ -90,8 +100,10 @@ def probe_video(path: str | Path) -> VideoInfo:
         if not math.isfinite(fps) or fps <= 0 or fps > 1000:
             raise VideoError(f"video has no usable frame rate ({fps}): {p}")
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        possible = max(1, p.stat().st_size // MIN_BYTES_PER_FRAME)
         height, width = frame.shape[:2]
-        return VideoInfo(str(p), fps, max(count, 1), width, height)
+        trusted = 0 < count <= possible  # a raw stream has no count at all (OpenCV reads garbage)
+        return VideoInfo(str(p), fps, min(max(count, 1), possible), width, height, count_trusted=trusted)
     finally:
         cap.release()
 
@@ -147,26 +159,41 @@ class FrameReader:
 
     @property
     def frames_unreadable(self) -> int:
+        """Announced frames that did not decode; 0 when the announced count was not believable."""
+        if not self.info.count_trusted:
+            return 0
         return max(0, self.info.frame_count - self.frames_decoded)
+
+    def _timestamp(self, cap: cv2.VideoCapture, index: int, previous: float) -> float:
+        """The grabbed frame's presentation time in seconds; index / fps when the stream has none."""
+        pts_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+        if math.isfinite(pts_ms) and (pts_ms > 0 or index == 0):
+            return max(pts_ms / 1000.0, previous)  # never backwards
+        return max(index / self.info.fps, previous)
 
     def _decode(self) -> None:
         cap = cv2.VideoCapture(self.info.path)
         try:
             index = 0
-            next_keep = 0.0
+            timestamp = 0.0
+            next_keep = 0.0  # seconds
+            interval = self.step / self.info.fps if self.step > 1.0 else 0.0  # 1 / fps, or every frame
             while not self._stop.is_set():
                 if not cap.grab():
                     break
                 self.frames_decoded += 1
-                if index + 1e-6 >= next_keep:
-                    next_keep += self.step
+                timestamp = self._timestamp(cap, index, timestamp)
+                if timestamp + 1e-3 >= next_keep:  # containers round times to the millisecond
+                    next_keep += interval
+                    if next_keep <= timestamp:  # after a gap in the stream: one frame, not a burst
+                        next_keep = timestamp + interval
                     ok, image = cap.retrieve()
                     if ok and image is not None:
                         det = image
                         if self.scale < 1.0:
                             det = cv2.resize(image, (self.det_width, self.det_height),
                                              interpolation=self._interpolation)
-                        item = SampledFrame(index, index / self.info.fps, image, det)
+                        item = SampledFrame(index, timestamp, image, det)
                         while not self._stop.is_set():
                             try:
                                 self._queue.put(item, timeout=0.1)
