@@ -1,12 +1,16 @@
 """Failed episodes over two nights: the real discovery sensor, nightly schedule and failure sensor
-evaluated as the daemon evaluates them, real runs of the job on a real instance, and `screentime
-status` / `screentime retry` in between. A corrupt episode is retried a bounded number of times,
-then quarantined with its reason; good episodes are analysed exactly once; a retry or a new file
-lifts the quarantine. (Concurrent launches of one episode from every pair of entry points:
-tests/test_concurrency.py.)"""
+evaluated as the daemon evaluates them, real runs of the job on a real instance, a `screentime run`
+racing the sensor's first run, a `screentime backfill`, and `screentime status` / `screentime
+retry` in between. A corrupt episode is retried a bounded number of times, then quarantined with
+its reason; good episodes are analysed exactly once; a retry or a new file lifts the quarantine.
+(Two CLI runs of one episode racing, and the daemon's queue with sensor and backfill runs:
+tests/test_review_defects.py and tests/test_concurrency.py.)"""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -20,6 +24,7 @@ from screentime.pipelines.schedules import nightly_catch_up
 from screentime.pipelines.sensors import episode_discovery
 from screentime.resources import StorageResource
 from tests.dagster_helpers import local_defs
+from tests.test_seasons import SYNCHRONOUS_INSTANCE
 
 SHOW = "night"
 GOOD = [f"{SHOW}-s01e0{n}" for n in range(1, 6)]
@@ -36,7 +41,7 @@ def library(tmp_path, carphone, truncated_video, monkeypatch):
     shutil.copy(truncated_video, videos / "s01e06.mp4")
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
+    (home / "dagster.yaml").write_text(SYNCHRONOUS_INSTANCE)  # `screentime backfill` runs without a daemon
     for name, value in {"SCREENTIME_VIDEOS_DIR": str(tmp_path / "videos"), "DAGSTER_HOME": str(home),
                         "SCREENTIME_DATA_DIR": str(tmp_path / "data"), "STORAGE_BACKEND": "local",
                         "SCREENTIME_MAX_ATTEMPTS": "3", "SCREENTIME_RETRY_BACKOFF_S": "0"}.items():
@@ -98,9 +103,19 @@ def status(capsys) -> dict[str, dict]:
     return {row["ep_id"]: row for row in json.loads(capsys.readouterr().out)}
 
 
+def screentime(*args: str) -> subprocess.Popen:
+    exe = os.path.join(os.path.dirname(sys.executable), "screentime")
+    return subprocess.Popen([exe, *args], env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
 def test_two_nights_with_a_corrupt_episode_end_quarantined_and_every_good_one_analysed_once(library, capsys):
     daemon, videos = library
+    racing = screentime("run", str(videos / "s01e01.mp4"), "--ep-id", GOOD[0], "--quiet")  # with the sensor's run
     first = daemon.sensor_tick()
+    assert racing.wait(300) in (0, 1)
+    if racing.returncode == 1:  # it lost the race: refused, not a second analysis
+        assert "already being analysed" in racing.stderr.read()
     assert sorted(r.partition_key for r in first.run_requests) == sorted([*GOOD, BAD])
     assert [run.status for run in daemon.runs(BAD)] == [dg.DagsterRunStatus.FAILURE]
     assert status(capsys)[BAD]["state"] == "failed"
@@ -112,20 +127,26 @@ def test_two_nights_with_a_corrupt_episode_end_quarantined_and_every_good_one_an
     for _ in range(3):
         assert not daemon.sensor_tick().run_requests
     assert daemon.schedule_tick(datetime(2026, 12, 2, 3, tzinfo=timezone.utc)) == []
+    backfill = screentime("backfill", SHOW, "--season", "1", "--missing")  # a person's explicit retry
+    assert backfill.wait(300) == 0, backfill.stderr.read()
+    assert f"1 episode(s): {BAD}" in backfill.stderr.read()  # the good ones have manifests
 
     bad_runs = daemon.runs(BAD)
-    assert len(bad_runs) == 3 and all(run.status == dg.DagsterRunStatus.FAILURE for run in bad_runs)
-    assert "quarantined after 3 failed runs" in bad_runs[-1].tags[QUARANTINED_TAG]  # shown in the UI
+    assert len(bad_runs) == 4 and all(run.status == dg.DagsterRunStatus.FAILURE for run in bad_runs)
+    assert "quarantined after 3 failed runs" in bad_runs[2].tags[QUARANTINED_TAG]  # shown in the UI
     for ep in GOOD:
-        assert [run.status for run in daemon.runs(ep)] == [dg.DagsterRunStatus.SUCCESS]  # exactly once
+        statuses = [run.status for run in daemon.runs(ep)]
+        assert statuses.count(dg.DagsterRunStatus.SUCCESS) == 1, (ep, statuses)  # analysed exactly once
+        assert len(statuses) == (2 if ep == GOOD[0] and racing.returncode == 1 and
+                                 dg.DagsterRunStatus.FAILURE in statuses else 1), (ep, statuses)
     states = status(capsys)
     assert {ep: row["state"] for ep, row in states.items()} == {**{ep: "done" for ep in GOOD}, BAD: "quarantined"}
     assert "VideoError" in states[BAD]["detail"] and f"screentime retry {BAD}" in states[BAD]["detail"]
 
-    # `screentime retry` lifts it: the sensor tries once more (a fourth run key), and it is counted anew.
+    # `screentime retry` lifts it: the sensor tries once more (its own run key), and it is counted anew.
     assert main(["retry", BAD]) == 0
-    assert [r.run_key.rsplit("#", 1)[1] for r in daemon.sensor_tick().run_requests] == ["try4"]
-    assert len(daemon.runs(BAD)) == 4 and status(capsys)[BAD]["state"] == "failed"
+    assert [r.run_key.rsplit("#", 1)[1] for r in daemon.sensor_tick().run_requests] == ["try5"]
+    assert len(daemon.runs(BAD)) == 5 and status(capsys)[BAD]["state"] == "failed"
 
     # A new file lifts it too, and its success clears the ledger.
     shutil.copy(videos / "s01e01.mp4", videos / "s01e06.mp4")

@@ -110,6 +110,9 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
         )
         if not result.success:
             error_type, message = _failure_reason(result)
+            if error_type == "EpisodeBusy":  # it stopped before writing anything: nothing to end
+                print(f"error: run {result.run_id} failed: {message}", file=sys.stderr)
+                return EXIT_FAILED
             cleaned = _end_failed_run(storage.get_storage(), ep, result.run_id, error_type, message)
             print(f"error: run {result.run_id} failed: {error_type}: {message} ({cleaned}; the whole log: "
                   f"`make ui`, Runs > {result.run_id})", file=sys.stderr)
