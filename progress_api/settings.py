@@ -60,11 +60,6 @@ class ApiSettings(BaseSettings):
         description="Addresses of reverse proxies whose X-Forwarded-For names the client, comma-separated in the "
         "environment; none by default (a client is its socket's address)")
 
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
-
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, proxies: list[str]) -> list[str]:
@@ -86,9 +81,10 @@ class ApiSettings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL, e.g. {DEFAULT_DAGSTER_URL}")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
+        """The environment gives a list as one comma-separated string."""
         return [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else value
 
     @field_validator("cors_origins")
