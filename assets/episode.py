@@ -15,6 +15,7 @@ from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episo
 from screentime.analysis.episode import analyze_episode
 from screentime.analysis.publish import discard_run, discard_stale_runs, manifest_for, publish_manifest
 from screentime.analysis.versions import analysis_code_version
+from screentime.assets.checks import report_check
 from screentime.assets.guard import claim_episode
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.episode import parse_episode_id
@@ -76,15 +77,6 @@ ANALYSIS_TABLES = {
     },
     partitions_def=episode_partitions,
     pool=GPU_POOL,  # one analysis at a time per GPU slot (see pipelines/dagster.yaml)
-    check_specs=[
-        # Not blocking: a failed analysis skips them rather than reading as bad boxes.
-        dg.AssetCheckSpec("boxes_inside_frame", asset="detections",
-                          description="The detector's boxes lie inside the frame (checked before "
-                          "clipping, so boxes in the wrong coordinates are caught)."),
-        dg.AssetCheckSpec("tracks_within_episode", asset="tracks",
-                          description="Every track's frames lie within the episode (its decoded length "
-                          "when the container under-reports it)."),
-    ],
 )
 def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, storage: StorageResource):
     ep = parse_episode_id(context.partition_key)
@@ -134,13 +126,12 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
     })
     yield dg.Output(analysis.shots, "shots", metadata={**common, "shots": counts.shots})
     yield dg.Output(analysis.faces, "faces", metadata={**common, "faces": analysis.faces.num_rows})
+    # The checks, reported once the outputs are stored (assets/checks.py: why not in the run's plan).
     bad_boxes = analysis.boxes_outside + boxes_outside_frame(analysis.detections, source.width, source.height)
-    yield dg.AssetCheckResult(asset_key="detections", check_name="boxes_inside_frame",
-                              passed=bad_boxes == 0, metadata={"boxes_outside": bad_boxes})
+    report_check(context, "detections", "boxes_inside_frame", bad_boxes == 0, {"boxes_outside": bad_boxes})
     bad_tracks = tracks_outside_episode(analysis.tracks, analysis.episode_frames)
-    yield dg.AssetCheckResult(asset_key="tracks", check_name="tracks_within_episode",
-                              passed=bad_tracks == 0,
-                              metadata={"tracks_outside": bad_tracks, "episode_frames": analysis.episode_frames})
+    report_check(context, "tracks", "tracks_within_episode", bad_tracks == 0,
+                 {"tracks_outside": bad_tracks, "episode_frames": analysis.episode_frames})
 
 
 def _discard_partial_outputs(context: dg.AssetExecutionContext, storage: StorageResource) -> None:

@@ -10,9 +10,9 @@ their tables beside them in the analysis run's folder. The embedder runs on the 
 import dagster as dg
 import pyarrow as pa
 
+from screentime.assets.checks import analysis_manifest, one_person_per_part, report_check, within_length
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.episode import parse_episode_id
-from screentime.contracts.manifest import Manifest
 from screentime.contracts.names import EPISODE_GROUP
 from screentime.contracts.progress import ProgressRecord
 from screentime.identity.embedder import FaceEmbedder
@@ -26,13 +26,6 @@ from screentime.resources.io_managers import analysis_run_of, with_analysis_run
 from screentime.resources.storage import StorageResource
 
 IDENTITY_VERSION = identity_code_version()
-MANIFEST_METADATA = b"screentime.manifest"  # the analysis's manifest, carried by the frames table
-
-
-def analysis_manifest(frames: pa.Table) -> Manifest:
-    return Manifest.model_validate_json(frames.schema.metadata[MANIFEST_METADATA])
-
-
 def _report(context: dg.AssetExecutionContext, storage: StorageResource, phase: str, frames: int) -> None:
     """A progress record for this phase (the ratio stays where the analysis left it)."""
     def emit(record: ProgressRecord) -> None:
@@ -72,20 +65,14 @@ def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Ta
     ins={"embeddings": dg.AssetIn(), "detections": dg.AssetIn()},
     description="people.parquet: the person (person_id, by first appearance) of every track part; "
     "two tracks on screen together are never one person.",
-    check_specs=[dg.AssetCheckSpec("every_track_one_person", asset="people",
-                                   description="Every track part has exactly one person.")],
 )
 def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: pa.Table,
            storage: StorageResource):
     _report(context, storage, "grouping", embeddings.num_rows)
     table = group_episode(embeddings, detections)
-    keys = list(zip(table["track_id"].to_pylist(), table["part"].to_pylist(), strict=True))
-    expected = set(zip(embeddings["track_id"].to_pylist(), embeddings["part"].to_pylist(), strict=True))
     persons = len(set(table["person_id"].to_pylist()))
     yield dg.Output(_same_run(table, embeddings), metadata={"people": persons, "track_parts": table.num_rows})
-    yield dg.AssetCheckResult(check_name="every_track_one_person", asset_key="people",
-                              passed=len(keys) == len(set(keys)) and set(keys) == expected,
-                              metadata={"track_parts": len(expected), "rows": len(keys)})
+    report_check(context, "people", "every_track_one_person", *one_person_per_part(table, embeddings))
 
 
 @dg.asset(
@@ -96,8 +83,6 @@ def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: 
     ins={"people": dg.AssetIn(), "detections": dg.AssetIn(), "crops": dg.AssetIn(), "frames": dg.AssetIn()},
     description="screentime.parquet: seconds on screen per person (the union of the analysed frames "
     "their tracks cover, 1/fps s each), share of the episode, appearances, first/last seen, best crop.",
-    check_specs=[dg.AssetCheckSpec("within_episode_length", asset="screentime",
-                                   description="No one is on screen longer than the episode lasts.")],
 )
 def screentime(context: dg.AssetExecutionContext, people: pa.Table, detections: pa.Table, crops: pa.Table,
                frames: pa.Table, storage: StorageResource):
@@ -112,7 +97,6 @@ def screentime(context: dg.AssetExecutionContext, people: pa.Table, detections: 
     duration = manifest.source.duration_s
     table = screen_time_table(detections, people, crops, manifest.analysis_fps, duration, names)
     top = table.slice(0, 5).to_pylist()
-    longest = max(table["seconds"].to_pylist(), default=0.0)
     yield dg.Output(_same_run(table, people), metadata={
         "people": table.num_rows, "episode_s": duration,
         "top": dg.MetadataValue.md("\n".join(
@@ -120,6 +104,4 @@ def screentime(context: dg.AssetExecutionContext, people: pa.Table, detections: 
             + [f"| {r['name'] or 'person ' + str(r['person_id'])} | {r['seconds']:.1f} | {r['share']:.0%} "
                f"| {r['appearances']} |" for r in top])),
     })
-    yield dg.AssetCheckResult(check_name="within_episode_length", asset_key="screentime",
-                              passed=longest <= duration + 1.0 / max(manifest.analysis_fps, 1e-9),
-                              metadata={"longest_s": longest, "episode_s": duration})
+    report_check(context, "screentime", "within_episode_length", *within_length(table, manifest))

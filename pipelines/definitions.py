@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from screentime.assets import embeddings, episode_analysis, manifests, people, screentime, show_people
+from screentime.assets import embeddings, episode_analysis, episode_checks, manifests, people, screentime, show_people
 from screentime.pipelines.jobs import episode_job
 from screentime.pipelines.loggers import console_logger, progress_logger
 from screentime.pipelines.progress_sensors import progress_sensors
@@ -17,6 +17,7 @@ def build_defs(storage: StorageResource) -> dg.Definitions:
     tables = EpisodeTableIOManager(storage=storage)
     return dg.Definitions(
         assets=[episode_analysis, embeddings, people, screentime, manifests, show_people],
+        asset_checks=episode_checks,
         jobs=[episode_job, show_job],
         sensors=[*progress_sensors, episode_discovery, show_rollup, people_edits],
         schedules=[nightly_catch_up],

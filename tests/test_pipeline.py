@@ -47,10 +47,29 @@ def test_materialises_every_asset_and_a_complete_manifest(data_dir, instance, ca
     assert screentime[0]["crop"].endswith(".jpg")
     assert pq.read_table(run_dir / "people.parquet").to_pylist() == [
         {"track_id": 1, "part": 0, "first_frame": 0, "last_frame": 119, "person_id": 1}]
-    checks = result.get_asset_check_evaluations()
-    assert {c.check_name for c in checks} == {"boxes_inside_frame", "tracks_within_episode", "every_track_one_person",
-                                              "within_episode_length"}
-    assert all(c.passed for c in checks)
+    checks = check_records(instance)
+    assert set(checks) == {"boxes_inside_frame", "tracks_within_episode", "every_track_one_person",
+                           "within_episode_length"}
+    assert all(r.status.value == "SUCCEEDED" and r.partition == EP for records in checks.values() for r in records)
+
+
+def check_records(instance) -> dict:
+    """Each episode check's evaluations on the instance (the assets report them: assets/checks.py)."""
+    from screentime.pipelines.definitions import defs
+
+    return {key.name: instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+            for key in defs.resolve_asset_graph().asset_check_keys}
+
+
+def test_a_failed_run_leaves_the_checks_as_they_were_not_execution_failed(data_dir, instance, carphone,
+                                                                          truncated_video):
+    assert run_episode_job(local_defs(data_dir), instance, EP, carphone).success
+    before = check_records(instance)
+    failed = run_episode_job(local_defs(data_dir), instance, EP, truncated_video)
+    assert not failed.success
+    after = check_records(instance)
+    assert after == before  # nothing planned in the failed run, so nothing "Execution failed"
+    assert all(len(records) == 1 and records[0].status.value == "SUCCEEDED" for records in after.values())
 
 
 def test_rerun_replaces_rather_than_duplicates(data_dir, instance, carphone):

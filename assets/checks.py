@@ -1,0 +1,99 @@
+"""The episode's data-quality checks, kept out of the episode job's runs.
+
+Dagster resolves every check planned in a run that fails as "Execution failed" (a check that never
+ran, in a failed run), so a corrupt video turned `boxes_inside_frame` red as if the boxes were
+bad. These checks are therefore not in `episode_job`'s selection: the assets that compute their
+inputs report each result for the episode's partition when their step succeeds (`report_check`),
+and a failed run leaves the checks as they were. Each is also an executable asset check (the UI's
+"Execute" on a partition), which evaluates it again from the stored tables.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+import pyarrow as pa
+
+from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episode
+from screentime.assets.partitions import episode_partitions
+from screentime.contracts.manifest import Manifest
+
+MANIFEST_METADATA = b"screentime.manifest"  # the analysis's manifest, carried by the frames table
+TABLES = "table_io_manager"
+DESCRIPTIONS = {
+    "boxes_inside_frame": "The detector's boxes lie inside the frame (in a run, checked before clipping, "
+                          "so boxes in the wrong coordinates are caught).",
+    "tracks_within_episode": "Every track's frames lie within the episode (its decoded length when the "
+                             "container under-reports it).",
+    "every_track_one_person": "Every track part has exactly one person.",
+    "within_episode_length": "No one is on screen longer than the episode lasts.",
+}
+
+
+def analysis_manifest(frames: pa.Table) -> Manifest:
+    return Manifest.model_validate_json(frames.schema.metadata[MANIFEST_METADATA])
+
+
+def report_check(context: dg.AssetExecutionContext, asset: str, name: str, passed: bool, metadata: dict) -> None:
+    """Record a check's result for the run's episode, in the run's event log but outside its plan."""
+    context.log_event(dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(asset), check_name=name, passed=passed, metadata=metadata,
+        partition=context.partition_key, description=DESCRIPTIONS[name],
+    ))
+
+
+def one_person_per_part(people: pa.Table, embeddings: pa.Table) -> tuple[bool, dict]:
+    keys = list(zip(people["track_id"].to_pylist(), people["part"].to_pylist(), strict=True))
+    expected = set(zip(embeddings["track_id"].to_pylist(), embeddings["part"].to_pylist(), strict=True))
+    return len(keys) == len(set(keys)) and set(keys) == expected, {"track_parts": len(expected), "rows": len(keys)}
+
+
+def within_length(screentime: pa.Table, manifest: Manifest) -> tuple[bool, dict]:
+    longest = max(screentime["seconds"].to_pylist(), default=0.0)
+    duration = manifest.source.duration_s
+    passed = longest <= duration + 1.0 / max(manifest.analysis_fps, 1e-9)
+    return passed, {"longest_s": longest, "episode_s": duration}
+
+
+def _episode_frames(manifest: Manifest) -> int:
+    return max(manifest.source.frame_count, manifest.counts.frames_decoded)
+
+
+# A partitioned asset check is a Dagster preview feature (partitions_def on a check): used here only so
+# a person can execute a check on one episode from the UI; the runs report through `report_check`.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+
+    @dg.asset_check(asset="detections", name="boxes_inside_frame", partitions_def=episode_partitions,
+                    description=DESCRIPTIONS["boxes_inside_frame"],
+                    additional_ins={"frames": dg.AssetIn(input_manager_key=TABLES)})
+    def boxes_inside_frame(detections: pa.Table, frames: pa.Table) -> dg.AssetCheckResult:
+        source = analysis_manifest(frames).source
+        bad = boxes_outside_frame(detections, source.width, source.height)  # the stored (clipped) boxes
+        return dg.AssetCheckResult(passed=bad == 0, metadata={"boxes_outside": bad})
+
+    @dg.asset_check(asset="tracks", name="tracks_within_episode", partitions_def=episode_partitions,
+                    description=DESCRIPTIONS["tracks_within_episode"],
+                    additional_ins={"frames": dg.AssetIn(input_manager_key=TABLES)})
+    def tracks_within_episode(tracks: pa.Table, frames: pa.Table) -> dg.AssetCheckResult:
+        episode_frames = _episode_frames(analysis_manifest(frames))
+        bad = tracks_outside_episode(tracks, episode_frames)
+        return dg.AssetCheckResult(passed=bad == 0, metadata={"tracks_outside": bad, "episode_frames": episode_frames})
+
+    @dg.asset_check(asset="people", name="every_track_one_person", partitions_def=episode_partitions,
+                    description=DESCRIPTIONS["every_track_one_person"],
+                    additional_ins={"embeddings": dg.AssetIn(input_manager_key=TABLES)})
+    def every_track_one_person(people: pa.Table, embeddings: pa.Table) -> dg.AssetCheckResult:
+        passed, metadata = one_person_per_part(people, embeddings)
+        return dg.AssetCheckResult(passed=passed, metadata=metadata)
+
+    @dg.asset_check(asset="screentime", name="within_episode_length", partitions_def=episode_partitions,
+                    description=DESCRIPTIONS["within_episode_length"],
+                    additional_ins={"frames": dg.AssetIn(input_manager_key=TABLES)})
+    def within_episode_length(screentime: pa.Table, frames: pa.Table) -> dg.AssetCheckResult:
+        passed, metadata = within_length(screentime, analysis_manifest(frames))
+        return dg.AssetCheckResult(passed=passed, metadata=metadata)
+
+
+episode_checks = [boxes_inside_frame, tracks_within_episode, every_track_one_person, within_episode_length]
