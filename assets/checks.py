@@ -4,8 +4,9 @@ Dagster resolves every check planned in a run that fails as "Execution failed" (
 ran, in a failed run), so a corrupt video turned `boxes_inside_frame` red as if the boxes were
 bad. These checks are therefore not in `episode_job`'s selection: the assets that compute their
 inputs report each result for the episode's partition when their step succeeds (`report_check`),
-and a failed run leaves the checks as they were. Each is also an executable asset check (the UI's
-"Execute" on a partition), which evaluates it again from the stored tables.
+and a failed run leaves the checks as they were. Each is also defined as a partitioned asset check
+over the stored tables, so the UI lists it per episode (Dagster 1.13 cannot run a partitioned check
+on its own: re-run the episode to check it again).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def _episode_frames(manifest: Manifest) -> int:
     return max(manifest.source.frame_count, manifest.counts.frames_decoded)
 
 
-# A partitioned asset check is a Dagster preview feature (partitions_def on a check): used here only so
-# a person can execute a check on one episode from the UI; the runs report through `report_check`.
+# A partitioned asset check is a Dagster preview feature (partitions_def on a check): it gives each
+# episode its own check status in the UI; the runs report the results through `report_check`.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)
 

@@ -10,7 +10,7 @@ from screentime.contracts.run_config import episode_run_config
 
 episode_job = dg.define_asset_job(
     EPISODE_JOB,
-    # Without the checks: the assets report them when they succeed (screentime/assets/checks.py),
+    # Without the checks: the assets report them when they succeed (assets/checks.py),
     # so a failed run does not leave them "Execution failed" as if the data were bad.
     selection=dg.AssetSelection.groups(EPISODE_GROUP).without_checks(),
     partitions_def=episode_partitions,

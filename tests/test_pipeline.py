@@ -118,3 +118,4 @@ def test_video_found_under_the_videos_root(data_dir, instance, carphone, tmp_pat
     assert result.success
     assert manifest(data_dir)["source"]["path"].endswith("carphone/s01e01.mp4")
     assert EpisodeLayout(parse_episode_id(EP)).manifest_key in artifact_files(data_dir)
+
