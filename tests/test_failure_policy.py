@@ -24,6 +24,7 @@ from screentime.pipelines.schedules import nightly_catch_up
 from screentime.pipelines.sensors import episode_discovery
 from screentime.resources import StorageResource
 from tests.dagster_helpers import local_defs
+from tests.live_servers import wait_for
 from tests.test_seasons import SYNCHRONOUS_INSTANCE
 
 SHOW = "night"
@@ -112,7 +113,9 @@ def screentime(*args: str) -> subprocess.Popen:
 def test_two_nights_with_a_corrupt_episode_end_quarantined_and_every_good_one_analysed_once(library, capsys):
     daemon, videos = library
     racing = screentime("run", str(videos / "s01e01.mp4"), "--ep-id", GOOD[0], "--quiet")  # with the sensor's run
-    first = daemon.sensor_tick()
+    wait_for(lambda: racing.poll() is not None or any(run.status == dg.DagsterRunStatus.STARTED
+                                                      for run in daemon.runs(GOOD[0])), 120, 0.05, "the CLI's run")
+    first = daemon.sensor_tick()  # while the CLI's run goes: the sensor's run of GOOD[0] must not double it
     assert racing.wait(300) in (0, 1)
     if racing.returncode == 1:  # it lost the race: refused, not a second analysis
         assert "already being analysed" in racing.stderr.read()
