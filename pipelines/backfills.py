@@ -75,11 +75,21 @@ def queue_waits_for_daemon(instance: dg.DagsterInstance) -> bool:
 
 
 def register_episodes(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
-    """Add the episode partitions not registered yet; returns those added."""
+    """Add the episode partitions not registered yet; returns those added. Safe against another
+    launcher (two `screentime run` of one episode) registering the same key at the same moment."""
+    from sqlalchemy.exc import IntegrityError
+
     registered = set(instance.get_dynamic_partitions(EPISODES))
     new = [key for key in dict.fromkeys(keys) if key not in registered]
-    if new:
+    if not new:
+        return []
+    try:
         instance.add_dynamic_partitions(EPISODES, new)
+    except IntegrityError:  # someone added one of them between the read and the insert
+        now = set(instance.get_dynamic_partitions(EPISODES))
+        new = [key for key in new if key not in now]
+        if new:
+            instance.add_dynamic_partitions(EPISODES, new)
     return new
 
 

@@ -134,3 +134,27 @@ def test_season_selection():
     keys = ["the-office-s01e02", "the-office-s02e01", "the-office-spin-off-s01e01", "the-office-s10e01", "x"]
     assert SeasonSelection("the-office", (1, 10)).select(keys) == ["the-office-s01e02", "the-office-s10e01"]
     assert SeasonSelection("the-office").ui_filters(keys) == ["the-office-s01e", "the-office-s02e", "the-office-s10e"]
+
+
+def test_registering_an_episode_another_launcher_just_registered_is_not_an_error():
+    """Two `screentime run` of one episode both found it unregistered, then both inserted it: the
+    loser failed with a database traceback instead of the one-line 'already being analysed'. The
+    race is replayed here on a real instance: the other launcher's insert lands first."""
+    from sqlalchemy.exc import IntegrityError
+
+    from screentime.pipelines.backfills import register_episodes
+
+    with dg.instance_for_test() as instance:
+        real_add = instance.add_dynamic_partitions
+        calls = []
+
+        def add_after_the_other_launcher(name, keys):
+            calls.append(list(keys))
+            if len(calls) == 1:
+                real_add(name, ["show-s01e01"])  # the other launcher's insert wins
+                raise IntegrityError("INSERT INTO dynamic_partitions", {}, Exception("UNIQUE constraint failed"))
+            return real_add(name, keys)
+
+        instance.add_dynamic_partitions = add_after_the_other_launcher
+        assert register_episodes(instance, ["show-s01e01", "show-s01e02"]) == ["show-s01e02"]
+        assert sorted(instance.get_dynamic_partitions(EPISODES)) == ["show-s01e01", "show-s01e02"]

@@ -87,8 +87,9 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
     import dagster as dg
 
     from screentime.assets.guard import active_runs, describe, process_tag
-    from screentime.contracts.names import EPISODE_JOB, EPISODES, LAUNCHED_BY_TAG, PROCESS_TAG
+    from screentime.contracts.names import EPISODE_JOB, LAUNCHED_BY_TAG, PROCESS_TAG
     from screentime.contracts.run_config import episode_run_config
+    from screentime.pipelines.backfills import register_episodes
     from screentime.pipelines.definitions import defs, storage
     from screentime.pipelines.instance import ensure_dagster_home
 
@@ -100,8 +101,7 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
             print(f"error: {ep} is already being analysed by {describe(busy[0])}; nothing was started",
                   file=sys.stderr)
             return EXIT_FAILED
-        if not instance.has_dynamic_partition(EPISODES, str(ep)):
-            instance.add_dynamic_partitions(EPISODES, [str(ep)])
+        register_episodes(instance, [str(ep)])
         run_config = episode_run_config(options, str(video_path), echo=not quiet)
         run_config["loggers"]["console"]["config"].update(log_level="WARNING", brief=True)
         result = defs.resolve_job_def(EPISODE_JOB).execute_in_process(
