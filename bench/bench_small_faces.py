@@ -28,6 +28,7 @@ from bench_pipeline import OUT, write_section  # noqa: E402  (bench/ is sys.path
 from screentime.runtime import configure_runtime  # noqa: E402
 
 configure_runtime()
+from screentime.vision.boxes import iou_matrix  # noqa: E402
 from screentime.vision.detectors import load_detector  # noqa: E402
 from screentime.vision.video import FrameReader, probe_video  # noqa: E402
 
@@ -59,17 +60,10 @@ def pan_clip(frames: int = 100) -> Path:
 
 
 def matched(reference: np.ndarray, found: np.ndarray) -> int:
+    """Reference faces found again (IoU >= 0.5 with some found box)."""
     if len(reference) == 0 or len(found) == 0:
         return 0
-    x1 = np.maximum(reference[:, None, 0], found[None, :, 0])
-    y1 = np.maximum(reference[:, None, 1], found[None, :, 1])
-    x2 = np.minimum(reference[:, None, 2], found[None, :, 2])
-    y2 = np.minimum(reference[:, None, 3], found[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_r = (reference[:, 2] - reference[:, 0]) * (reference[:, 3] - reference[:, 1])
-    area_f = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
-    iou = inter / (area_r[:, None] + area_f[None, :] - inter + 1e-9)
-    return int((iou.max(axis=1) >= 0.5).sum())
+    return int((iou_matrix(reference, found).max(axis=1) >= 0.5).sum())
 
 
 def measure(clip: Path) -> list[tuple]:

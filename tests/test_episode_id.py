@@ -46,3 +46,15 @@ def test_layout_paths_stay_under_artifacts():
     assert layout.frame_key("run-1", 42) == "artifacts/frames/the-office/s02/e07/run-1/frame_000042.jpg"
     with pytest.raises(ValueError):
         layout.run_prefix("frames", "../x")
+
+
+def test_episode_files_are_recognised_only_directly_in_the_episode_folder():
+    from screentime.contracts.layout import FAILURES_FILE, PROGRESS_FILE, episode_of_key
+
+    names = (PROGRESS_FILE, FAILURES_FILE)
+    assert str(episode_of_key("artifacts/manifests/the-office/s02/e07/progress.json", names)) == "the-office-s02e07"
+    assert str(episode_of_key("artifacts/manifests/the-office/s02/e07/failures.json", names)) == "the-office-s02e07"
+    assert episode_of_key("artifacts/manifests/the-office/s02/e07/manifest.json", names) is None  # not asked for
+    assert episode_of_key("artifacts/manifests/the-office/s02/e07/run1/progress.jsonl", names) is None
+    assert episode_of_key("artifacts/manifests/The Office/s02/e07/progress.json", names) is None
+    assert episode_of_key("artifacts/crops/the-office/s02/e07/progress.json", names) is None

@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 
 from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
-from screentime.contracts.layout import ARTIFACTS, validate_run_id
+from screentime.contracts.layout import ARTIFACTS, MANIFEST_FILE, PROGRESS_FILE, episode_of_key, validate_run_id
 from screentime.contracts.progress import ProgressRecord
 from screentime.progress_api.deps import HubDep, SettingsDep, StoreDep, StreamSlot
 from screentime.progress_api.models import (
@@ -27,7 +27,7 @@ from screentime.progress_api.models import (
 from screentime.progress_api.sse import event_stream
 
 router = APIRouter(prefix="/episodes", tags=["episodes"])
-_PROGRESS_FILES = ("progress.json", "manifest.json")
+_PROGRESS_FILES = (PROGRESS_FILE, MANIFEST_FILE)
 # `{ep_id:path}` takes a '/' too (an encoded %2F arrives decoded), so such an id reaches the
 # parser and is refused with its message instead of falling through to a bare 404.
 EPISODE_PATH = "/{ep_id:path}"
@@ -48,14 +48,7 @@ EpisodeDep = Annotated[EpisodeId, Depends(episode)]
 
 
 def _episode_of(key: str) -> EpisodeId | None:
-    """`artifacts/manifests/<show>/s<SS>/e<EE>/progress.json` -> the episode; None otherwise."""
-    parts = key.split("/")
-    if len(parts) != 6 or parts[5] not in _PROGRESS_FILES:
-        return None
-    try:
-        return parse_episode_id(f"{parts[2]}-{parts[3]}{parts[4]}")
-    except InvalidEpisodeId:
-        return None
+    return episode_of_key(key, _PROGRESS_FILES)
 
 
 @router.get("", response_model=EpisodeList, summary="Every episode with its latest progress")

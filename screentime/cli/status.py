@@ -22,7 +22,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from screentime.analysis.versions import analysis_code_version
     from screentime.contracts.episode import EpisodeId, parse_episode_id
     from screentime.contracts.errors import InvalidEpisodeId, ScreentimeError
-    from screentime.contracts.layout import ARTIFACTS
+    from screentime.contracts.layout import ARTIFACTS, FAILURES_FILE, MANIFEST_FILE, PROGRESS_FILE, episode_of_key
     from screentime.contracts.names import EPISODE_JOB, EPISODES, PARTITION_TAG
     from screentime.library.discovery import scan_videos
     from screentime.library.failures import FailureLedgers, RetryPolicy
@@ -41,13 +41,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         _say(f"warning: {exc}; listing registered and analysed episodes only")
         videos = {}
     episodes = set(videos)
+    names = (MANIFEST_FILE, PROGRESS_FILE, FAILURES_FILE)
     for key in store.list_keys(f"{ARTIFACTS}/manifests/{args.show}/"):
-        parts = key.split("/")
-        if len(parts) == 6 and parts[5] in ("manifest.json", "progress.json", "failures.json"):
-            try:
-                episodes.add(parse_episode_id(f"{parts[2]}-{parts[3]}{parts[4]}"))
-            except InvalidEpisodeId:
-                continue
+        if (ep := episode_of_key(key, names)) is not None:
+            episodes.add(ep)
     ensure_dagster_home()
     ledgers, progress = FailureLedgers(store), ProgressStore(store)
     current, now = analysis_code_version(), datetime.now(timezone.utc)

@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from screentime.contracts.episode import EpisodeId
+from screentime.contracts.episode import EpisodeId, parse_episode_id
+from screentime.contracts.errors import InvalidEpisodeId
 
 ARTIFACTS = "artifacts"
 KINDS = ("frames", "crops", "manifests")
@@ -64,20 +65,36 @@ class EpisodeLayout:
 
     @property
     def manifest_key(self) -> str:
-        return f"{self.episode_prefix('manifests')}manifest.json"
+        return f"{self.episode_prefix('manifests')}{MANIFEST_FILE}"
 
     @property
     def progress_key(self) -> str:
-        return f"{self.episode_prefix('manifests')}progress.json"
+        return f"{self.episode_prefix('manifests')}{PROGRESS_FILE}"
 
     @property
     def failures_key(self) -> str:
-        return f"{self.episode_prefix('manifests')}failures.json"
+        return f"{self.episode_prefix('manifests')}{FAILURES_FILE}"
 
     def progress_history_key(self, run_id: str) -> str:
         """One run's progress history, in its own run folder: a record's write cost is bounded by
         that run's records, not the episode's whole history, and the history goes with the folder."""
         return f"{self.run_prefix('manifests', run_id)}progress.jsonl"
+
+
+# The files directly in an episode's manifests folder (beside the run folders).
+MANIFEST_FILE, PROGRESS_FILE, FAILURES_FILE = "manifest.json", "progress.json", "failures.json"
+
+
+def episode_of_key(key: str, names: tuple[str, ...]) -> EpisodeId | None:
+    """`artifacts/manifests/<show>/s<SS>/e<EE>/<name>` with `name` in `names` -> the episode;
+    None for any other key (a run folder's file, another name, a folder that is no episode id)."""
+    parts = key.split("/")
+    if len(parts) != 6 or parts[:2] != [ARTIFACTS, "manifests"] or parts[5] not in names:
+        return None
+    try:
+        return parse_episode_id(f"{parts[2]}-{parts[3]}{parts[4]}")
+    except InvalidEpisodeId:
+        return None
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from screentime.contracts.episode import EpisodeId, parse_episode_id
-from screentime.contracts.errors import InvalidEpisodeId, InvalidOption
-from screentime.contracts.layout import ARTIFACTS, EpisodeLayout
+from screentime.contracts.episode import EpisodeId
+from screentime.contracts.errors import InvalidOption
+from screentime.contracts.layout import ARTIFACTS, FAILURES_FILE, EpisodeLayout, episode_of_key
 from screentime.contracts.progress import utc_now
 from screentime.library.discovery import video_fingerprint
 from screentime.library.sources import default_video_path
 from screentime.storage import Storage
 
-FAILURES_FILE = "failures.json"
 # Failures that say nothing about the episode's file: a refused duplicate run, a launcher's bad
 # option or partition key. They are not counted (the sensor and schedule launch with defaults).
 NOT_COUNTED = ("EpisodeBusy", "InvalidOption", "InvalidEpisodeId")
@@ -172,15 +171,8 @@ class FailureLedgers:
 
     def episodes(self) -> list[EpisodeId]:
         """Every episode that has a ledger (one listing of the manifests prefix)."""
-        found = []
-        for key in self.storage.list_keys(f"{ARTIFACTS}/manifests/"):
-            parts = key.split("/")
-            if len(parts) == 6 and parts[5] == FAILURES_FILE:
-                try:
-                    found.append(parse_episode_id(f"{parts[2]}-{parts[3]}{parts[4]}"))
-                except InvalidEpisodeId:
-                    continue
-        return sorted(found)
+        keys = self.storage.list_keys(f"{ARTIFACTS}/manifests/")
+        return sorted(ep for key in keys if (ep := episode_of_key(key, (FAILURES_FILE,))) is not None)
 
     def _write(self, ep: EpisodeId, ledger: FailureLedger) -> None:
         self.storage.put_text(self.key(ep), ledger.model_dump_json(indent=2), "application/json")
