@@ -221,5 +221,27 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The `screentime` console command: `main`, then an exit that skips native teardown.
+
+    By the time `main` returns, everything is written and closed. What is left is the interpreter's
+    teardown, where native libraries (onnxruntime's thread pools, arrow's, OpenCV's) destroy their
+    static state while their worker threads may still wait on it; once in CI that aborted a
+    finished, successful run ("terminate called without an active exception", exit -6). So the
+    models are released while everything is alive, the streams flushed, and the process exits.
+    """
+    import logging
+    import os
+
+    code = main()
+    from screentime.vision.detectors import release_detectors
+
+    release_detectors()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -253,3 +253,11 @@ def load_detector(name: str, device: str, weights: str = "", imgsz: int = 640) -
     if name == "yolo":
         return YoloFaceDetector(weights, device, imgsz)
     raise InvalidOption(f"unknown detector {name!r}")
+
+
+def release_detectors() -> None:
+    """Free the loaded detectors (and their native thread pools) now, not at interpreter exit."""
+    import gc
+
+    load_detector.cache_clear()
+    gc.collect()
