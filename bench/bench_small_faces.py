@@ -1,13 +1,12 @@
-"""Benchmark: how many of the full-size detector's faces each detector input size keeps, on
-multi-face material, and what re-detecting frames with small faces at full size would buy.
+"""Benchmark: how many of the full-size detector's faces the analysis keeps, on multi-face
+material, by detector input size and by the small-face rule (`small_face_px`).
 
 Two clips: tests' group_shots.mp4 (1280x720; mosaic shots of 22 faces at 40-45 px, then close
 shots) and a pan across its first mosaic frame scaled to 60% (faces of about 24-27 px), written
-here as MJPG so OpenCV alone can make it. For each detector input size: the share of the full-size
-detector's faces found (IoU >= 0.5), analysed frames/s, and the same with "escalation": a frame in
-which any face is under 32 px at the detector's scale is detected again at full size. Prints a
-table and writes the "Small faces" section of bench/RESULTS.md. Usage:
-`.venv/bin/python bench/bench_small_faces.py`.
+here as MJPG so OpenCV alone can make it. Each row is a real analysis (`analyze_episode`: decode,
+detect, track; no JPEG exports) of every frame; "faces kept" counts the full-size run's boxes that
+the row's run also found (IoU >= 0.5, same frame). Prints a table and writes the "Small faces"
+section of bench/RESULTS.md. Usage: `.venv/bin/python bench/bench_small_faces.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -30,14 +28,10 @@ from screentime.runtime import configure_runtime  # noqa: E402
 configure_runtime()
 from screentime.vision.boxes import iou_matrix  # noqa: E402
 from screentime.vision.detectors import load_detector  # noqa: E402
-from screentime.vision.video import FrameReader, probe_video  # noqa: E402
+from screentime.vision.video import probe_video  # noqa: E402
 
 GROUP = REPO / "tests" / "media" / "group_shots.mp4"
-SIZES = (640, 800, 960, 1280)
-ESCALATE_BELOW_PX = 32
-MIN_SCORE = 0.5
-
-
+RUNS = ((0, 0), (640, 0), (960, 0), (640, 12), (640, 16), (640, 20))  # (det_size, small_face_px)
 def pan_clip(frames: int = 100) -> Path:
     """A 1280x720 pan across group_shots' first (mosaic) frame scaled to 60%: faces of ~24-27 px."""
     target = OUT / "small_faces_pan.avi"
@@ -54,45 +48,56 @@ def pan_clip(frames: int = 100) -> Path:
     writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (1280, 720))
     for i in range(frames):
         x = int(400 * i / max(frames - 1, 1))
-        writer.write(canvas[:, x:x + 1280])
+        writer.write(np.ascontiguousarray(canvas[:, x:x + 1280]))  # a strided view can crash the MJPG writer
     writer.release()
     return target
 
 
-def matched(reference: np.ndarray, found: np.ndarray) -> int:
-    """Reference faces found again (IoU >= 0.5 with some found box)."""
-    if len(reference) == 0 or len(found) == 0:
-        return 0
-    return int((iou_matrix(reference, found).max(axis=1) >= 0.5).sum())
+def analyse(clip: Path, det_size: int, small_face_px: int):
+    import tempfile
+
+    from screentime.analysis.episode import analyze_episode
+    from screentime.contracts.episode import parse_episode_id
+    from screentime.contracts.options import RunOptions
+    from screentime.storage import LocalStorage
+
+    options = RunOptions(det_size=det_size, small_face_px=small_face_px, save_crops=False)
+    load_detector("retinaface", "cpu", "", det_size)  # warm: time the analysis, not the model load
+    with tempfile.TemporaryDirectory() as tmp:
+        return analyze_episode(parse_episode_id("bench-s01e01"), probe_video(clip), "bench", options, LocalStorage(tmp))
+
+
+def boxes_by_frame(analysis) -> dict[int, np.ndarray]:
+    boxes: dict[int, list] = {}
+    for row in analysis.detections.select(["frame_index", "x1", "y1", "x2", "y2"]).to_pylist():
+        boxes.setdefault(row["frame_index"], []).append([row["x1"], row["y1"], row["x2"], row["y2"]])
+    return {k: np.array(v, np.float32) for k, v in boxes.items()}
+
+
+def kept(reference: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> int:
+    """Reference faces found again (IoU >= 0.5 with some found box in the same frame)."""
+    total = 0
+    for frame, ref in reference.items():
+        cand = found.get(frame)
+        if cand is not None and len(cand):
+            total += int((iou_matrix(ref, cand).max(axis=1) >= 0.5).sum())
+    return total
 
 
 def measure(clip: Path) -> list[tuple]:
-    info = probe_video(clip)
-    detector = load_detector("retinaface", "cpu", "", 0)
-    full = list(FrameReader(info, 0, det_size=0))
-    started = time.perf_counter()
-    reference = [detector.detect([f.image], 1.0, MIN_SCORE)[0].xyxy for f in full]
-    full_fps = len(full) / (time.perf_counter() - started)
-    total = sum(len(r) for r in reference)
-    rows = [(clip.name, "full size", total, 1.0, full_fps, "")]
-    for size in SIZES:
-        frames = list(FrameReader(info, 0, det_size=size))
-        scale = frames[0].det_image.shape[1] / info.width
-        for escalate in (False, True):
-            kept, again = 0, 0
-            started = time.perf_counter()
-            for frame, ref in zip(frames, reference, strict=True):
-                found = detector.detect([frame.det_image], scale, MIN_SCORE)[0].xyxy
-                small = len(found) and ((found[:, 3] - found[:, 1]) * scale < ESCALATE_BELOW_PX).any()
-                if escalate and scale < 1.0 and small:
-                    found = detector.detect([frame.image], 1.0, MIN_SCORE)[0].xyxy
-                    again += 1
-                kept += matched(ref, found)
-            fps = len(frames) / (time.perf_counter() - started)
-            label = f"det_size {size}" + (f" + full size when a face < {ESCALATE_BELOW_PX} px" if escalate else "")
-            rows.append((clip.name, label, kept, kept / max(total, 1), fps,
-                         f"{again}/{len(frames)} frames again" if escalate else ""))
-            print(rows[-1], flush=True)
+    rows, reference = [], None
+    for det_size, small_face_px in RUNS:
+        analysis = analyse(clip, det_size, small_face_px)
+        found = boxes_by_frame(analysis)
+        reference = reference or found
+        total = sum(len(v) for v in reference.values())
+        label = ("full size" if det_size == 0 else f"det_size {det_size}"
+                 + (f", small_face_px {small_face_px}" if small_face_px else ""))
+        n = kept(reference, found)
+        counts = analysis.counts
+        rows.append((clip.name, label, n, n / max(total, 1), analysis.timings.fps,
+                     f"{counts.frames_fine}/{counts.frames_analyzed} frames at full size" if small_face_px else ""))
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -101,8 +106,9 @@ def main() -> int:
     lines = ["| clip | detector input | faces kept | share of full size | frames/s | note |", "|---|---|---|---|---|---|"]
     lines += [f"| {c} | {label} | {kept} | {share:.1%} | {fps:.1f} | {note} |" for c, label, kept, share, fps, note in rows]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    body = "\n".join(lines) + (f"\n\nOn {machine}; detection only (one frame per call, decoding not timed), "
-                               f"min_score {MIN_SCORE}. A starting point for issue 13's default det_size.")
+    body = "\n".join(lines) + (f"\n\nOn {machine}; "
+                               "analysed frames/s of the whole analysis (decode, detection, tracking; no JPEGs), every frame, "
+                               "default min_score and batch size.")
     print(body)
     write_section("Small faces", body)
     return 0

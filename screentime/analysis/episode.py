@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,12 +32,14 @@ from screentime.vision.detectors import DetectorInfo, load_detector
 from screentime.vision.devices import gpu_memory_budget, resolve_device
 from screentime.vision.memory import budget_bytes, plan_frames
 from screentime.vision.shots import ShotDetector, shots_table
+from screentime.vision.small_faces import SmallFacePolicy, face_sides, fine_size
 from screentime.vision.tracking import FaceTracker
 from screentime.vision.video import (
     FrameReader,
     VideoInfo,
     batched,
     detector_input_size,
+    detector_scale,
     effective_fps,
     expected_sampled_frames,
 )
@@ -65,6 +68,7 @@ class EpisodeAnalysis:
     boxes_outside: int  # boxes the detector put mostly outside the frame (before clipping)
     export_failures: int
     seconds: float
+    frames_fine: int = 0  # frames detected at the fine input (see screentime.vision.small_faces)
     artifacts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -84,6 +88,7 @@ class EpisodeAnalysis:
             crops_saved=self.crops.num_rows,
             frames_unreadable=self.frames_unreadable,
             export_failures=self.export_failures,
+            frames_fine=self.frames_fine,
         )
 
     @property
@@ -155,9 +160,15 @@ def analyze_episode(
     analysis_fps = effective_fps(source.fps, options.fps)
     layout = EpisodeLayout(ep)
     det_width, det_height = detector_input_size(source.width, source.height, options.det_size)
+    fine_det_size = fine_size(source.width, source.height, options.det_size)
+    fine_width, fine_height = detector_input_size(source.width, source.height, fine_det_size)
+    fine_scale = detector_scale(source.width, source.height, fine_det_size)
+    small_faces = SmallFacePolicy(detector_scale(source.width, source.height, options.det_size),
+                                  options.small_face_px if fine_det_size != options.det_size else 0)
     plan = plan_frames(source.width, source.height, det_width, det_height,
                        options.batch_size or (32 if device.startswith("cuda") else 2), budget_bytes(),
-                       detector_budget=gpu_memory_budget(device), save_frames=options.save_frames)
+                       detector_budget=gpu_memory_budget(device), save_frames=options.save_frames,
+                       largest_input=(fine_width, fine_height) if small_faces.enabled else None)
     if plan.warning and on_warning is not None:
         on_warning(plan.warning)
     batch_size = plan.batch_size
@@ -171,13 +182,24 @@ def analyze_episode(
     crops = _Columns(*CROPS_SCHEMA.names)
     last_crop_at: dict[int, float] = {}
     done = 0
+    frames_fine = 0
     boxes_outside = 0
     clock.update("detecting", 0, force=True)
     try:
         for batch in batched(iter(reader), batch_size):
-            results = detector.detect([f.det_image for f in batch], reader.scale, options.min_score)
-            for frame, faces in zip(batch, results, strict=True):
-                if shots.update(frame.index, frame.timestamp_s, frame.det_image):
+            cuts = [shots.update(f.index, f.timestamp_s, f.det_image) for f in batch]
+            if small_faces.fine_batch(new_shot=any(cuts) or done == 0):
+                images = [f.image if (fine_width, fine_height) == (source.width, source.height) else
+                          cv2.resize(f.image, (fine_width, fine_height), interpolation=cv2.INTER_AREA)
+                          for f in batch]
+                results = detector.detect(images, fine_scale, options.min_score)
+                small_faces.observe(face_sides(results), was_fine=True)
+                frames_fine += len(batch)
+            else:
+                results = detector.detect([f.det_image for f in batch], reader.scale, options.min_score)
+                small_faces.observe(face_sides(results), was_fine=False)
+            for frame, faces, cut in zip(batch, results, cuts, strict=True):
+                if cut:
                     tracker.cut()  # no track crosses a cut
                 boxes_outside += boxes_mostly_outside(faces.xyxy, source.width, source.height)
                 faces = faces.clipped(source.width, source.height)  # then the tables hold in-frame boxes
@@ -239,7 +261,7 @@ def analyze_episode(
         shots=shots_table(shots.shots(source.fps, max(source.frame_count, reader.frames_decoded))),
         faces=sampler.table(),
         frames_unreadable=reader.frames_unreadable, frames_decoded=reader.frames_decoded,
-        boxes_outside=boxes_outside, export_failures=writer.failed,
+        boxes_outside=boxes_outside, export_failures=writer.failed, frames_fine=frames_fine,
         seconds=time.monotonic() - started,
         artifacts=_written_prefixes(storage, layout, run_id, frames_table, crops_table),
     )

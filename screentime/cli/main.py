@@ -28,7 +28,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         default=fields["save_frames"].default, help=fields["save_frames"].description)
     parser.add_argument("--save-crops", action=argparse.BooleanOptionalAction,
                         default=fields["save_crops"].default, help=fields["save_crops"].description)
-    for name in ("jpeg_quality", "det_size", "batch_size"):
+    for name in ("jpeg_quality", "det_size", "small_face_px", "batch_size"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=fields[name].default,
                             help=fields[name].description)
     for name in ("min_score", "crop_every_s"):

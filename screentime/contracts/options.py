@@ -40,6 +40,11 @@ class RunOptions(BaseModel):
         description="Longest side, in pixels, of the detector's input; 0 = the source size. "
         "Frames larger than this are scaled down once before detection.",
     )
+    small_face_px: int = Field(
+        default=16, ge=0, le=256,
+        description="Shots with a face smaller than this many pixels at the det_size input are detected "
+        "at full size (at most 1920 px), so wide shots keep their faces; 0 = always det_size.",
+    )
     min_score: float = Field(default=0.5, gt=0.0, lt=1.0, description="Minimum face score kept.")
     batch_size: int = Field(
         default=0, ge=0, le=256,

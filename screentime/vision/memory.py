@@ -50,12 +50,17 @@ def budget_bytes() -> int:
 
 
 def plan_frames(width: int, height: int, det_width: int, det_height: int, batch_size: int,
-                budget: int, detector_budget: int | None = None, save_frames: bool = False) -> FramePlan:
+                budget: int, detector_budget: int | None = None, save_frames: bool = False,
+                largest_input: tuple[int, int] | None = None) -> FramePlan:
     """Split `budget` bytes: half for the detector's batch (its frames, full size and scaled, and on
     the CPU the detector's working memory; on a GPU that goes to `detector_budget`, e.g. half its
-    free memory), a quarter for the decode queue, a quarter for pending JPEG exports."""
+    free memory), a quarter for the decode queue, a quarter for pending JPEG exports.
+
+    `largest_input` is the biggest detector input the run may use (shots with small faces are
+    detected at more than det_size): the detector's memory is counted at that size."""
     frame = width * height * 3
     scaled = det_width * det_height * 3 if (det_width, det_height) != (width, height) else 0
+    det_width, det_height = largest_input or (det_width, det_height)
     work = det_width * det_height * DETECTOR_BYTES_PER_PIXEL
     if detector_budget is None:  # the CPU: frames and the detector's work share host memory
         per_input = frame + scaled + work

@@ -1,0 +1,149 @@
+"""Small faces: shots whose faces are too small for det_size are detected at full size.
+
+The policy is driven directly (plain state); then a real pan over 24-27 px faces, made from the
+group photos in tests/media, is analysed with the defaults and must keep what the full-size
+detector finds, where det_size alone loses four faces in ten.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from screentime.vision.small_faces import SmallFacePolicy, face_sides, fine_size
+
+
+def test_fine_input_is_full_size_for_hd_and_bounded_for_4k_and_8k():
+    assert fine_size(1280, 720, 640) == 0  # full size
+    assert fine_size(720, 1280, 640) == 0  # portrait too
+    assert fine_size(3840, 2160, 640) == 1920
+    assert fine_size(7680, 4320, 640) == 1920
+    assert fine_size(3840, 2160, 1920) == 1920  # nothing finer to go to: the policy is off
+    assert fine_size(1280, 720, 0) == 0 and fine_size(640, 360, 640) == 640
+
+
+def policy(px: float = 16) -> SmallFacePolicy:
+    return SmallFacePolicy(coarse_scale=0.5, small_face_px=px)  # 1280x720 detected at 640
+
+
+def test_each_shot_starts_with_a_fine_probe_and_stays_coarse_when_faces_are_big():
+    p = policy()
+    assert p.fine_batch(new_shot=True)
+    p.observe(np.array([80.0, 60.0]), was_fine=True)  # 40 and 30 px at the coarse scale
+    assert not p.fine_batch(new_shot=False)
+    p.observe(np.array([70.0]), was_fine=False)
+    assert not p.fine_batch(new_shot=False)
+    assert p.probes == 1 and p.fine_batches == 1 and p.batches == 3
+
+
+def test_a_probe_with_small_faces_makes_the_shot_fine_until_the_next_cut():
+    p = policy()
+    assert p.fine_batch(new_shot=True)
+    p.observe(np.array([80.0, 26.0]), was_fine=True)  # 13 px at the coarse scale: under 16
+    assert p.fine_batch(new_shot=False)
+    p.observe(np.zeros(0), was_fine=True)  # no faces: nothing learnt, the shot stays fine
+    assert p.fine_batch(new_shot=False)
+    assert p.fine_batch(new_shot=True)  # the cut probes again ...
+    p.observe(np.zeros(0), was_fine=True)  # ... and an empty probe leaves the new shot coarse
+    assert not p.fine_batch(new_shot=False)
+
+
+def test_a_small_face_in_a_coarse_batch_makes_the_rest_of_the_shot_fine():
+    p = policy()
+    p.fine_batch(new_shot=True)
+    p.observe(np.array([90.0]), was_fine=True)
+    assert not p.fine_batch(new_shot=False)
+    p.observe(np.array([90.0, 28.0]), was_fine=False)  # the camera pulled back
+    assert p.fine_batch(new_shot=False)
+
+
+def test_a_fine_shot_goes_coarse_only_when_every_face_is_comfortably_big():
+    p = policy()
+    p.fine_batch(new_shot=True)
+    p.observe(np.array([20.0]), was_fine=True)
+    p.fine_batch(new_shot=False)
+    p.observe(np.array([40.0]), was_fine=True)  # 20 px: over 16 but under 1.5 x 16, stays fine
+    assert p.fine
+    p.fine_batch(new_shot=False)
+    p.observe(np.array([50.0, 60.0]), was_fine=True)  # 25 px and up: back to det_size
+    assert not p.fine_batch(new_shot=False)
+
+
+@pytest.mark.parametrize("p", [policy(px=0), SmallFacePolicy(coarse_scale=1.0, small_face_px=16)])
+def test_the_policy_is_off_at_zero_or_when_det_size_is_the_source_size(p):
+    assert not p.fine_batch(new_shot=True)
+    p.observe(np.array([4.0]), was_fine=False)
+    assert not p.fine_batch(new_shot=False)
+
+
+def test_face_sides_are_the_shorter_side_of_every_box_of_a_batch():
+    from screentime.vision.boxes import FaceBoxes
+
+    one = FaceBoxes(np.array([[0, 0, 30, 40], [10, 10, 60, 20]], np.float32), np.ones(2, np.float32),
+                    np.zeros((2, 5, 2), np.float32))
+    assert face_sides([one, FaceBoxes.empty()]).tolist() == [30.0, 10.0]
+    assert face_sides([]).size == 0
+
+
+def pan_over_small_faces(group_shots, path, frames: int = 16):
+    """1280x720 MJPG: a pan over group_shots' first mosaic scaled to 60% (faces of 24-27 px)."""
+    capture = cv2.VideoCapture(str(group_shots))
+    ok, mosaic = capture.read()
+    capture.release()
+    assert ok
+    small = cv2.resize(mosaic, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((720, 1680, 3), np.uint8)
+    top = (720 - small.shape[0]) // 2
+    canvas[top:top + small.shape[0], 200:200 + small.shape[1]] = small
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (1280, 720))
+    for i in range(frames):
+        x = 400 * i // (frames - 1)
+        writer.write(np.ascontiguousarray(canvas[:, x:x + 1280]))  # a strided view can crash the MJPG writer
+    writer.release()
+    return path
+
+
+def analyse(video, tmp_path, **options):
+    from screentime.analysis.episode import analyze_episode
+    from screentime.contracts.episode import parse_episode_id
+    from screentime.contracts.options import RunOptions
+    from screentime.storage import LocalStorage
+    from screentime.vision.video import probe_video
+
+    return analyze_episode(parse_episode_id("pan-s01e01"), probe_video(video), "run", RunOptions(
+        save_crops=False, **options), LocalStorage(tmp_path / "data"))
+
+
+def kept(reference, analysis) -> float:
+    from screentime.vision.boxes import iou_matrix
+
+    def by_frame(a):
+        out = {}
+        for row in a.detections.select(["frame_index", "x1", "y1", "x2", "y2"]).to_pylist():
+            out.setdefault(row["frame_index"], []).append([row["x1"], row["y1"], row["x2"], row["y2"]])
+        return {k: np.array(v, np.float32) for k, v in out.items()}
+
+    ref, found = by_frame(reference), by_frame(analysis)
+    total = sum(len(v) for v in ref.values())
+    hits = sum(int((iou_matrix(v, found[k]).max(axis=1) >= 0.5).sum()) for k, v in ref.items() if k in found)
+    return hits / total
+
+
+def test_the_defaults_keep_the_full_size_detectors_faces_on_a_pan_over_small_faces(group_shots, tmp_path):
+    video = pan_over_small_faces(group_shots, tmp_path / "pan.avi")
+    full = analyse(video, tmp_path, det_size=0)
+    assert full.detections.num_rows > 16 * 15  # ~19 faces a frame
+    defaults = analyse(video, tmp_path)
+    coarse_only = analyse(video, tmp_path, small_face_px=0)
+    assert kept(full, coarse_only) < 0.8  # det_size 640 alone loses them ...
+    assert kept(full, defaults) >= 0.97  # ... the defaults keep them
+    assert defaults.counts.frames_fine == defaults.counts.frames_analyzed
+    assert coarse_only.counts.frames_fine == 0
+
+
+def test_shots_with_bigger_faces_stay_at_det_size(group_shots, tmp_path):
+    """group_shots: mosaics of 40-45 px faces (20-22 at 640) and close shots: probes only, mostly."""
+    analysis = analyse(group_shots, tmp_path, fps=5)
+    counts = analysis.counts
+    assert 0 < counts.frames_fine < counts.frames_analyzed / 2
