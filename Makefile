@@ -47,7 +47,7 @@ ui: home
 validate: home
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
-# Throughput vs decode-only and a plain script, peak RSS; writes bench/RESULTS.md (needs ffmpeg).
+# Decode-only, the plain script, Screentime at the defaults and full size (multi- and single-face 720p), peak RSS; writes bench/RESULTS.md.
 bench: install
 	$(BIN)/python bench/bench_pipeline.py
 

@@ -31,6 +31,15 @@ def test_8k_at_full_size_runs_one_frame_at_a_time_and_says_what_to_change():
     assert "use a det_size of 1920 or less" in plan.warning
 
 
+def test_the_detectors_memory_is_counted_at_the_largest_input_the_run_may_use():
+    """Shots with small faces are detected at full size (small_face_px): the batch must fit that."""
+    coarse = plan_frames(3840, 2160, 640, 360, 256, BUDGET)
+    fine = plan_frames(3840, 2160, 640, 360, 256, BUDGET, largest_input=(1920, 1080))
+    per_input = 3840 * 2160 * 3 + 640 * 360 * 3 + 1920 * 1080 * DETECTOR_BYTES_PER_PIXEL
+    assert fine.batch_size == (BUDGET // 2) // per_input < coarse.batch_size
+    assert "detector input 1920x1080" in fine.warning
+
+
 def test_a_gpu_budget_replaces_the_detectors_share():
     plan = plan_frames(1280, 720, 1280, 720, 256, BUDGET, detector_budget=8 * 1024 * MB)
     assert plan.batch_size == (8 * 1024 * MB) // (1280 * 720 * DETECTOR_BYTES_PER_PIXEL)  # the GPU's limit

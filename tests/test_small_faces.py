@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from screentime.vision.small_faces import SmallFacePolicy, face_sides, fine_size
+from screentime.vision.small_faces import SmallFacePolicy, face_sizes, fine_size
 
 
 def test_fine_input_is_full_size_for_hd_and_bounded_for_4k_and_8k():
@@ -27,63 +27,93 @@ def policy(px: float = 16) -> SmallFacePolicy:
     return SmallFacePolicy(coarse_scale=0.5, small_face_px=px)  # 1280x720 detected at 640
 
 
-def test_each_shot_starts_with_a_fine_probe_and_stays_coarse_when_faces_are_big():
+def test_a_shot_starts_with_a_probe_and_stays_coarse_when_faces_are_big():
     p = policy()
-    assert p.fine_batch(new_shot=True)
+    assert p.start_shot()  # probe the shot's first frame
     p.observe(np.array([80.0, 60.0]), was_fine=True)  # 40 and 30 px at the coarse scale
-    assert not p.fine_batch(new_shot=False)
     p.observe(np.array([70.0]), was_fine=False)
-    assert not p.fine_batch(new_shot=False)
-    assert p.probes == 1 and p.fine_batches == 1 and p.batches == 3
+    assert not p.fine and p.probes == 1
 
 
-def test_a_probe_with_small_faces_makes_the_shot_fine_until_the_next_cut():
+def test_small_faces_make_the_shot_fine_until_the_next_cut():
     p = policy()
-    assert p.fine_batch(new_shot=True)
+    p.start_shot()
     p.observe(np.array([80.0, 26.0]), was_fine=True)  # 13 px at the coarse scale: under 16
-    assert p.fine_batch(new_shot=False)
+    assert p.fine
     p.observe(np.zeros(0), was_fine=True)  # no faces: nothing learnt, the shot stays fine
-    assert p.fine_batch(new_shot=False)
-    assert p.fine_batch(new_shot=True)  # the cut probes again ...
-    p.observe(np.zeros(0), was_fine=True)  # ... and an empty probe leaves the new shot coarse
-    assert not p.fine_batch(new_shot=False)
+    assert p.fine
+    p.start_shot()  # a cut forgets the last shot ...
+    p.observe(np.zeros(0), was_fine=True)  # ... and an empty probe leaves the new one coarse
+    assert not p.fine
 
 
-def test_a_small_face_in_a_coarse_batch_makes_the_rest_of_the_shot_fine():
+def test_a_small_face_in_a_coarse_frame_makes_the_rest_of_the_shot_fine():
     p = policy()
-    p.fine_batch(new_shot=True)
+    p.start_shot()
     p.observe(np.array([90.0]), was_fine=True)
-    assert not p.fine_batch(new_shot=False)
+    assert not p.fine
     p.observe(np.array([90.0, 28.0]), was_fine=False)  # the camera pulled back
-    assert p.fine_batch(new_shot=False)
+    assert p.fine
 
 
 def test_a_fine_shot_goes_coarse_only_when_every_face_is_comfortably_big():
     p = policy()
-    p.fine_batch(new_shot=True)
+    p.start_shot()
     p.observe(np.array([20.0]), was_fine=True)
-    p.fine_batch(new_shot=False)
     p.observe(np.array([40.0]), was_fine=True)  # 20 px: over 16 but under 1.5 x 16, stays fine
     assert p.fine
-    p.fine_batch(new_shot=False)
     p.observe(np.array([50.0, 60.0]), was_fine=True)  # 25 px and up: back to det_size
-    assert not p.fine_batch(new_shot=False)
+    assert not p.fine
 
 
 @pytest.mark.parametrize("p", [policy(px=0), SmallFacePolicy(coarse_scale=1.0, small_face_px=16)])
 def test_the_policy_is_off_at_zero_or_when_det_size_is_the_source_size(p):
-    assert not p.fine_batch(new_shot=True)
+    assert not p.start_shot()
     p.observe(np.array([4.0]), was_fine=False)
-    assert not p.fine_batch(new_shot=False)
+    assert not p.fine and p.probes == 0
 
 
-def test_face_sides_are_the_shorter_side_of_every_box_of_a_batch():
+class RecordingDetector:
+    """Answers every frame with one face of a set size; records each call's (frames, scale)."""
+
+    def __init__(self, side: float):
+        self.side, self.calls = side, []
+
+    def detect(self, images, scale, min_score):
+        from screentime.vision.boxes import FaceBoxes
+
+        self.calls.append((len(images), scale))
+        box = np.array([[0, 0, self.side, self.side]], np.float32)
+        return [FaceBoxes(box, np.ones(1, np.float32), np.zeros((1, 5, 2), np.float32)) for _ in images]
+
+
+def frames(n: int):
+    from screentime.vision.video import SampledFrame
+
+    image = np.zeros((720, 1280, 3), np.uint8)
+    return [SampledFrame(i, i / 25, image, image[::2, ::2]) for i in range(n)]
+
+
+def test_a_batch_is_cut_at_the_shot_start_and_the_rest_follows_the_probe():
+    from screentime.vision.small_faces import DetectorInputs, detect_frames
+
+    inputs = DetectorInputs(coarse_scale=0.5, fine_scale=1.0, fine_wh=(1280, 720))
+    small, big = RecordingDetector(side=24), RecordingDetector(side=200)  # 12 and 100 px at the coarse scale
+    _, fine = detect_frames(small, frames(4), [False, True, False, False], policy(), inputs, 0.5)
+    assert small.calls == [(1, 0.5), (1, 1.0), (2, 1.0)] and fine == 3  # old shot coarse, probe, fine
+    p = policy()
+    results, fine = detect_frames(big, frames(4), [True, False, False, False], p, inputs, 0.5)
+    assert big.calls == [(1, 1.0), (3, 0.5)] and fine == 1 and len(results) == 4
+    assert detect_frames(big, frames(2), [False, False], p, inputs, 0.5)[1] == 0
+
+
+def test_a_faces_size_is_the_geometric_mean_of_its_boxs_sides():
     from screentime.vision.boxes import FaceBoxes
 
-    one = FaceBoxes(np.array([[0, 0, 30, 40], [10, 10, 60, 20]], np.float32), np.ones(2, np.float32),
-                    np.zeros((2, 5, 2), np.float32))
-    assert face_sides([one, FaceBoxes.empty()]).tolist() == [30.0, 10.0]
-    assert face_sides([]).size == 0
+    faces = FaceBoxes(np.array([[0, 0, 30, 30], [10, 10, 50, 20]], np.float32), np.ones(2, np.float32),
+                      np.zeros((2, 5, 2), np.float32))
+    assert face_sizes(faces).tolist() == [30.0, 20.0]
+    assert face_sizes(FaceBoxes.empty()).size == 0
 
 
 def pan_over_small_faces(group_shots, path, frames: int = 16):

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +31,7 @@ from screentime.vision.detectors import DetectorInfo, load_detector
 from screentime.vision.devices import gpu_memory_budget, resolve_device
 from screentime.vision.memory import budget_bytes, plan_frames
 from screentime.vision.shots import ShotDetector, shots_table
-from screentime.vision.small_faces import SmallFacePolicy, face_sides, fine_size
+from screentime.vision.small_faces import DetectorInputs, SmallFacePolicy, detect_frames, fine_size
 from screentime.vision.tracking import FaceTracker
 from screentime.vision.video import (
     FrameReader,
@@ -165,6 +164,7 @@ def analyze_episode(
     fine_scale = detector_scale(source.width, source.height, fine_det_size)
     small_faces = SmallFacePolicy(detector_scale(source.width, source.height, options.det_size),
                                   options.small_face_px if fine_det_size != options.det_size else 0)
+    inputs = DetectorInputs(small_faces.coarse_scale, fine_scale, (fine_width, fine_height))
     plan = plan_frames(source.width, source.height, det_width, det_height,
                        options.batch_size or (32 if device.startswith("cuda") else 2), budget_bytes(),
                        detector_budget=gpu_memory_budget(device), save_frames=options.save_frames,
@@ -188,16 +188,9 @@ def analyze_episode(
     try:
         for batch in batched(iter(reader), batch_size):
             cuts = [shots.update(f.index, f.timestamp_s, f.det_image) for f in batch]
-            if small_faces.fine_batch(new_shot=any(cuts) or done == 0):
-                images = [f.image if (fine_width, fine_height) == (source.width, source.height) else
-                          cv2.resize(f.image, (fine_width, fine_height), interpolation=cv2.INTER_AREA)
-                          for f in batch]
-                results = detector.detect(images, fine_scale, options.min_score)
-                small_faces.observe(face_sides(results), was_fine=True)
-                frames_fine += len(batch)
-            else:
-                results = detector.detect([f.det_image for f in batch], reader.scale, options.min_score)
-                small_faces.observe(face_sides(results), was_fine=False)
+            starts = cuts if done else [True, *cuts[1:]]  # the episode's first frame starts a shot too
+            results, fined = detect_frames(detector, batch, starts, small_faces, inputs, options.min_score)
+            frames_fine += fined
             for frame, faces, cut in zip(batch, results, cuts, strict=True):
                 if cut:
                     tracker.cut()  # no track crosses a cut
