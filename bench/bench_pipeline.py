@@ -269,7 +269,7 @@ def main() -> int:
         rss_short = screentime_cli(single, src_fps / args.step, tmp / "rss1", -1)
         rss_long = screentime_cli(long_clip, src_fps / args.step, tmp / "rss10", -1)
     lines += [
-        f"Peak RSS of `screentime run` every {args.step}th frame: {args.seconds} s clip {rss_short['maxrss_mb']:.0f} MB, "
+        f"Peak RSS of `screentime run` every {'3rd' if args.step == 3 else f'{args.step}th'} frame: {args.seconds} s clip {rss_short['maxrss_mb']:.0f} MB, "
         f"{args.long_seconds} s clip {rss_long['maxrss_mb']:.0f} MB "
         f"(ratio {rss_long['maxrss_mb'] / rss_short['maxrss_mb']:.2f})",
     ]

@@ -153,7 +153,7 @@ def score(found: list[int], truth: list[int], step: int) -> tuple[int, int, int,
 
 def closeup_pairs(media: Path) -> tuple[list[np.ndarray], list[int]]:
     """Close-ups (640x360, the face 45 % of the height) of every face in group_shots' close shots."""
-    from screentime.detector import load_detector
+    from screentime.vision.detectors import load_detector
 
     shots = {100: 1, 150: 4, 250: 2, 350: 5, 400: 3, 450: 6}  # a frame of each photo's close shot
     cap = cv2.VideoCapture(str(media / "group_shots.mp4"))
@@ -163,7 +163,7 @@ def closeup_pairs(media: Path) -> tuple[list[np.ndarray], list[int]]:
             frames[i] = cap.retrieve()[1]
         i += 1
     cap.release()
-    detector = load_detector("retinaface", "cpu", imgsz=1280)
+    detector = load_detector("retinaface", "cpu")
     images, photos = [], []
     for i, image in frames.items():
         for x1, y1, x2, y2 in detector.detect([image], 1.0, 0.6)[0].xyxy:

@@ -16,7 +16,8 @@ from importlib.metadata import PackageNotFoundError
 from screentime.contracts.errors import InvalidOption
 
 # Bump when the analysis code changes what it writes for the same video, detector and tracker.
-ANALYSIS_REVISION = 2  # 2: tracks end at shot cuts; shots and face chips in the same pass
+ANALYSIS_REVISION = 3  # 2: tracks end at shot cuts; shots and face chips in the same pass
+# 3: shots with small faces are detected at full size (small_face_px), so more faces are found
 
 # Why an episode needs a run: it has no manifest, or its outputs predate the current code version.
 UNPROCESSED = "unprocessed"

@@ -9,19 +9,19 @@ The policy here gets both, shot by shot, from what the detector itself reports:
 
 - the first frame of every shot is a *probe*: detected at the fine (larger) input, so faces too
   small to show up at all at `det_size` are seen;
-- a shot goes fine when its probe, or any coarse batch, finds a face smaller than `small_face_px`
+- a shot goes fine when its probe, or any coarse frame, finds a face smaller than `small_face_px`
   at the `det_size` scale (RetinaFace finds 98% of 20-22 px faces at its input but 58% of 12-14 px
-  ones); it stays fine until the next cut, or until a fine batch finds faces and all of them are
+  ones); it stays fine until the next cut, or until a fine frame has faces and all of them are
   comfortably large (`1.5 x small_face_px` at the `det_size` scale). A face's size is the
   geometric mean of its box's width and height;
 - a probe that finds no faces, or only large ones, leaves the shot coarse.
 
-Measured (bench/bench_small_faces.py, bench/RESULTS.md "Small faces"): probing every few seconds
-of a long shot as well found no more faces than the coarse batches' own reports, at a third more
-full-size frames, so there are no timed probes.
+Measured (bench/bench_small_faces.py, docs/performance.md "Small faces"): probing every 4 s within
+long shots as well as at cuts found no more faces on either bench clip, so there are no timed
+probes.
 
-The policy is plain state over face sizes and times, so tests drive it without a detector; the
-analysis loop asks `fine_batch` before each batch and reports back through `observe`.
+The policy is plain state over face sizes, so tests drive it without a detector; `detect_frames`
+runs a batch through it (cut at shot starts, so a probe's answer applies to the rest of its batch).
 """
 
 from __future__ import annotations

@@ -135,6 +135,7 @@ class RetinaFaceOnnx(FaceDetector):
 
     def __init__(self, threads: int | None = None):
         import onnxruntime as ort
+        import torchvision.ops  # noqa: F401  (box decoding's NMS: a 2 s import, paid while loading, not mid-run)
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
