@@ -177,3 +177,19 @@ def test_a_region_that_is_not_a_name_is_one_line_and_the_api_does_not_start(tmp_
     env = {**os.environ, "AWS_REGION": "us east 1", "SCREENTIME_DATA_DIR": str(tmp_path)}
     done = subprocess.run([exe, "api", "--port", "1"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "AWS_REGION" in done.stderr, done.stderr
+
+
+def test_weed_starts_again_on_fresh_ports_when_one_was_taken_meanwhile(tmp_path):
+    """A port chosen free can be taken before weed binds it (CI saw weed exit on its master port)."""
+    import socket
+
+    from screentime.dev.seaweed import free_ports
+    from tests.s3_fixtures import start_server
+
+    ports = free_ports()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports["master"]))
+        squatter.listen()
+        with start_server(tmp_path / "weed", ports=dict(ports)) as server:
+            assert server.ports["master"] != ports["master"]
+            server.client().head_bucket(Bucket=TEST_BUCKET)

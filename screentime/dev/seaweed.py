@@ -33,6 +33,7 @@ DEV_ACCESS_KEY = "screentime"
 DEV_SECRET_KEY = "screentime-dev-secret"
 DEV_BUCKET = "screentime"
 STOP_TIMEOUT_S = 15.0
+PORT_TAKEN = "Port allocation failed"  # weed's log line when a port it was given is in use
 
 
 class SeaweedError(ScreentimeError):
@@ -118,6 +119,7 @@ class SeaweedServer:
     bucket: str = ""
     s3_config: Path | None = None  # an identities file; it must also grant access_key/secret_key
     process: subprocess.Popen | None = None
+    _log_start: int = 0  # where the current start's lines begin in the log
 
     @property
     def endpoint_url(self) -> str:
@@ -132,8 +134,25 @@ class SeaweedServer:
         return {"AWS_ENDPOINT_URL_S3": self.endpoint_url, "AWS_ACCESS_KEY_ID": self.access_key,
                 "AWS_SECRET_ACCESS_KEY": self.secret_key}
 
-    def start(self, timeout_s: float = 30.0) -> SeaweedServer:
+    def start(self, timeout_s: float = 30.0, attempts: int = 3) -> SeaweedServer:
+        """Start weed; when one of its ports was taken between choosing it and weed binding it
+        (another process on this machine may take any free port at any moment), start again on
+        fresh ports, up to `attempts` times. Starting a server that is running does nothing, so
+        `with server.start():` starts one weed, not two fighting over the same ports."""
+        if self.process is not None and self.process.poll() is None:
+            return self
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout_s)
+            except SeaweedError:
+                if attempt == attempts or not self._port_was_taken():
+                    raise
+                self.ports = free_ports()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout_s: float) -> SeaweedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         command = weed_command(find_weed(), self.data_dir.resolve(), self.ports, self.bucket, self.s3_config)
         env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
         env.pop("S3_BUCKET", None)  # weed would create that bucket too
@@ -182,6 +201,15 @@ class SeaweedServer:
             config=Config(retries={"total_max_attempts": attempts, "mode": "standard"}, connect_timeout=2,
                           read_timeout=10, s3={"addressing_style": "path"}),
         )
+
+    def _port_was_taken(self) -> bool:
+        """Whether this start's log says a port was in use (weed then gives up)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
+                return PORT_TAKEN.encode() in log.read()
+        except OSError:
+            return False
 
     def _log_tail(self, lines: int = 15) -> str:
         try:
