@@ -1,9 +1,10 @@
 """Benchmark: how many of the full-size detector's faces the analysis keeps, on multi-face
 material, by detector input size and by the small-face rule (`small_face_px`).
 
-Two clips: tests' group_shots.mp4 (1280x720; mosaic shots of 22 faces at 40-45 px, then close
-shots) and a pan across its first mosaic frame scaled to 60% (faces of about 24-27 px), written
-here as MJPG so OpenCV alone can make it. Each row is a real analysis (`analyze_episode`: decode,
+Three clips: tests' group_shots.mp4 (1280x720; mosaic shots of 22 faces at 40-45 px, then close
+shots), a pan across its first mosaic frame scaled to 60% (faces of about 24-27 px), written
+here as MJPG so OpenCV alone can make it, and a 20 s single-face close-up (cap13_edit2 pillarboxed
+to 720p, as `make bench` makes it). Each row is a real analysis (`analyze_episode`: decode,
 detect, track; no JPEG exports) of every frame; "faces kept" counts the full-size run's boxes that
 the row's run also found (IoU >= 0.5, same frame). Prints a table and writes the "Small faces"
 section of bench/RESULTS.md. Usage: `.venv/bin/python bench/bench_small_faces.py`.
@@ -31,7 +32,7 @@ from screentime.vision.detectors import load_detector  # noqa: E402
 from screentime.vision.video import probe_video  # noqa: E402
 
 GROUP = REPO / "tests" / "media" / "group_shots.mp4"
-RUNS = ((0, 0), (640, 0), (960, 0), (640, 12), (640, 16), (640, 20))  # (det_size, small_face_px)
+RUNS = ((0, 0), (640, 0), (960, 0), (640, 12), (640, 16), (640, 20), (480, 16), (320, 16))  # (det_size, small_face_px)
 def pan_clip(frames: int = 100) -> Path:
     """A 1280x720 pan across group_shots' first (mosaic) frame scaled to 60%: faces of ~24-27 px."""
     target = OUT / "small_faces_pan.avi"
@@ -102,7 +103,9 @@ def measure(clip: Path) -> list[tuple]:
 
 
 def main() -> int:
-    rows = measure(GROUP) + measure(pan_clip())
+    from bench_pipeline import DEFAULT_SOURCE, make_clip
+
+    rows = measure(GROUP) + measure(pan_clip()) + measure(make_clip(DEFAULT_SOURCE, 20))
     lines = ["| clip | detector input | faces kept | share of full size | frames/s | note |", "|---|---|---|---|---|---|"]
     lines += [f"| {c} | {label} | {kept} | {share:.1%} | {fps:.1f} | {note} |" for c, label, kept, share, fps, note in rows]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
