@@ -144,13 +144,10 @@ def screentime_in_process(path: Path, fps: float, data_dir: Path, det_size: int)
         seconds = time.perf_counter() - start
     manifest = json.loads((data_dir / "artifacts/manifests/bench/s01/e01/manifest.json").read_text())
     dets = pq.read_table(data_dir / f"artifacts/manifests/bench/s01/e01/{result.run_id}/detections.parquet")
-    boxes: dict[int, list] = {}
-    for row in dets.select(["frame_index", "x1", "y1", "x2", "y2"]).to_pylist():
-        boxes.setdefault(row["frame_index"], []).append([row["x1"], row["y1"], row["x2"], row["y2"]])
     return {"frames": manifest["source"]["frame_count"], "analysed": manifest["counts"]["frames_analyzed"],
             "seconds": seconds, "analysis_seconds": manifest["timings"]["seconds"],
             "frames_fine": manifest["counts"]["frames_fine"],
-            "boxes": {k: np.array(v, np.float32) for k, v in boxes.items()}}
+            "boxes": boxes_by_frame(dets)}
 
 
 def screentime_cli(path: Path, fps: float, workdir: Path, det_size: int) -> dict:
@@ -172,6 +169,14 @@ def screentime_cli(path: Path, fps: float, workdir: Path, det_size: int) -> dict
     return {"frames": manifest["source"]["frame_count"], "analysed": manifest["counts"]["frames_analyzed"],
             "seconds": info["seconds"], "analysis_seconds": manifest["timings"]["seconds"],
             "maxrss_mb": info["maxrss_kb"] / 1024}
+
+
+def boxes_by_frame(detections) -> dict[int, np.ndarray]:
+    """A detections table's boxes (x1, y1, x2, y2), by frame index."""
+    boxes: dict[int, list] = {}
+    for row in detections.select(["frame_index", "x1", "y1", "x2", "y2"]).to_pylist():
+        boxes.setdefault(row["frame_index"], []).append([row["x1"], row["y1"], row["x2"], row["y2"]])
+    return {k: np.array(v, np.float32) for k, v in boxes.items()}
 
 
 def matched_fraction(reference: dict[int, np.ndarray], candidate: dict[int, np.ndarray], iou: float = 0.5) -> float:

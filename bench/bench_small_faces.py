@@ -17,40 +17,27 @@ import platform
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench_pipeline import OUT, write_section  # noqa: E402  (bench/ is sys.path[0])
+from bench_pipeline import OUT, boxes_by_frame, matched_fraction, write_section  # noqa: E402  (bench/ is sys.path[0])
 
 from screentime.runtime import configure_runtime  # noqa: E402
 
 configure_runtime()
-from screentime.vision.boxes import iou_matrix  # noqa: E402
 from screentime.vision.detectors import load_detector  # noqa: E402
 from screentime.vision.video import probe_video  # noqa: E402
 
 GROUP = REPO / "tests" / "media" / "group_shots.mp4"
 RUNS = ((0, 0), (640, 0), (960, 0), (640, 12), (640, 16), (640, 20), (480, 16), (320, 16))  # (det_size, small_face_px)
 def pan_clip(frames: int = 100) -> Path:
-    """A 1280x720 pan across group_shots' first (mosaic) frame scaled to 60%: faces of ~24-27 px."""
+    """A 1280x720 pan across group_shots' first (mosaic) frame scaled to 60%: faces of ~24-27 px
+    (made as tests/test_small_faces.py makes its shorter one; cached under bench/out)."""
+    from tests.test_small_faces import pan_over_small_faces
+
     target = OUT / "small_faces_pan.avi"
-    if target.exists():
-        return target
-    OUT.mkdir(parents=True, exist_ok=True)
-    capture = cv2.VideoCapture(str(GROUP))
-    ok, mosaic = capture.read()
-    capture.release()
-    assert ok
-    small = cv2.resize(mosaic, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
-    canvas = np.zeros((720, 1280 + 400, 3), np.uint8)
-    canvas[(720 - small.shape[0]) // 2:(720 - small.shape[0]) // 2 + small.shape[0], 200:200 + small.shape[1]] = small
-    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (1280, 720))
-    for i in range(frames):
-        x = int(400 * i / max(frames - 1, 1))
-        writer.write(np.ascontiguousarray(canvas[:, x:x + 1280]))  # a strided view can crash the MJPG writer
-    writer.release()
+    if not target.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        pan_over_small_faces(GROUP, target, frames)
     return target
 
 
@@ -68,33 +55,16 @@ def analyse(clip: Path, det_size: int, small_face_px: int):
         return analyze_episode(parse_episode_id("bench-s01e01"), probe_video(clip), "bench", options, LocalStorage(tmp))
 
 
-def boxes_by_frame(analysis) -> dict[int, np.ndarray]:
-    boxes: dict[int, list] = {}
-    for row in analysis.detections.select(["frame_index", "x1", "y1", "x2", "y2"]).to_pylist():
-        boxes.setdefault(row["frame_index"], []).append([row["x1"], row["y1"], row["x2"], row["y2"]])
-    return {k: np.array(v, np.float32) for k, v in boxes.items()}
-
-
-def kept(reference: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> int:
-    """Reference faces found again (IoU >= 0.5 with some found box in the same frame)."""
-    total = 0
-    for frame, ref in reference.items():
-        cand = found.get(frame)
-        if cand is not None and len(cand):
-            total += int((iou_matrix(ref, cand).max(axis=1) >= 0.5).sum())
-    return total
-
-
 def measure(clip: Path) -> list[tuple]:
     rows, reference = [], None
     for det_size, small_face_px in RUNS:
         analysis = analyse(clip, det_size, small_face_px)
-        found = boxes_by_frame(analysis)
+        found = boxes_by_frame(analysis.detections)
         reference = reference or found
         total = sum(len(v) for v in reference.values())
         label = ("full size" if det_size == 0 else f"det_size {det_size}"
                  + (f", small_face_px {small_face_px}" if small_face_px else ""))
-        n = kept(reference, found)
+        n = round(matched_fraction(reference, found) * total)
         counts = analysis.counts
         rows.append((clip.name, label, n, n / max(total, 1), analysis.timings.fps,
                      f"{counts.frames_fine}/{counts.frames_analyzed} frames at full size" if small_face_px else ""))

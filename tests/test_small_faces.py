@@ -74,37 +74,51 @@ def test_the_policy_is_off_at_zero_or_when_det_size_is_the_source_size(p):
 
 
 class RecordingDetector:
-    """Answers every frame with one face of a set size; records each call's (frames, scale)."""
+    """The real detector, with a record of each call's (frames, scale)."""
 
-    def __init__(self, side: float):
-        self.side, self.calls = side, []
+    def __init__(self):
+        from screentime.vision.detectors import load_detector
+
+        self.detector, self.calls = load_detector("retinaface", "cpu"), []
 
     def detect(self, images, scale, min_score):
-        from screentime.vision.boxes import FaceBoxes
-
         self.calls.append((len(images), scale))
-        box = np.array([[0, 0, self.side, self.side]], np.float32)
-        return [FaceBoxes(box, np.ones(1, np.float32), np.zeros((1, 5, 2), np.float32)) for _ in images]
+        return self.detector.detect(images, scale, min_score)
 
 
-def frames(n: int):
+def real_frames(video, first: int, count: int):
+    """`count` frames of a 1280x720 video from `first`, with their 640 px detector copies."""
     from screentime.vision.video import SampledFrame
 
-    image = np.zeros((720, 1280, 3), np.uint8)
-    return [SampledFrame(i, i / 25, image, image[::2, ::2]) for i in range(n)]
+    capture = cv2.VideoCapture(str(video))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, first)
+    frames = []
+    for i in range(count):
+        ok, image = capture.read()
+        assert ok
+        frames.append(SampledFrame(first + i, (first + i) / 25, image,
+                                   cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)))
+    capture.release()
+    return frames
 
 
-def test_a_batch_is_cut_at_the_shot_start_and_the_rest_follows_the_probe():
+def test_a_batch_is_cut_at_the_shot_start_and_the_rest_follows_the_probe(group_shots, tmp_path):
+    """Real frames, real detector: a pan over 24-27 px faces, and group_shots' close shot (frame 100)."""
     from screentime.vision.small_faces import DetectorInputs, detect_frames
 
     inputs = DetectorInputs(coarse_scale=0.5, fine_scale=1.0, fine_wh=(1280, 720))
-    small, big = RecordingDetector(side=24), RecordingDetector(side=200)  # 12 and 100 px at the coarse scale
-    _, fine = detect_frames(small, frames(4), [False, True, False, False], policy(), inputs, 0.5)
-    assert small.calls == [(1, 0.5), (1, 1.0), (2, 1.0)] and fine == 3  # old shot coarse, probe, fine
-    p = policy()
-    results, fine = detect_frames(big, frames(4), [True, False, False, False], p, inputs, 0.5)
-    assert big.calls == [(1, 1.0), (3, 0.5)] and fine == 1 and len(results) == 4
-    assert detect_frames(big, frames(2), [False, False], p, inputs, 0.5)[1] == 0
+    pan = real_frames(pan_over_small_faces(group_shots, tmp_path / "pan.avi"), 0, 4)
+    detector = RecordingDetector()
+    results, fine = detect_frames(detector, pan, [False, True, False, False], policy(), inputs, 0.5)
+    assert detector.calls == [(1, 0.5), (1, 1.0), (2, 1.0)] and fine == 3  # old shot coarse, probe, fine
+    assert all(len(faces) > 10 for faces in results[1:])  # the small faces, found at full size
+
+    close = real_frames(group_shots, 100, 4)
+    detector, p = RecordingDetector(), policy()
+    results, fine = detect_frames(detector, close, [True, False, False, False], p, inputs, 0.5)
+    assert detector.calls == [(1, 1.0), (3, 0.5)] and fine == 1 and len(results) == 4
+    assert all(len(faces) >= 1 for faces in results)
+    assert detect_frames(detector, close[:2], [False, False], p, inputs, 0.5)[1] == 0
 
 
 def test_a_faces_size_is_the_geometric_mean_of_its_boxs_sides():
