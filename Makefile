@@ -59,8 +59,8 @@ bench-memory: install
 bench-sse: install
 	$(BIN)/python bench/sse_load.py
 
-# The progress API under 200 SSE clients + 200 req/s of polling for 60 s during a real run (needs
-# ffmpeg to loop the clip); writes its section of bench/RESULTS.md.
+# The progress API under 200 SSE clients + 200 req/s of polling for 60 s during a real run; writes
+# its section of bench/RESULTS.md.
 bench-api: install
 	$(BIN)/python bench/api_load.py
 

@@ -1,8 +1,8 @@
 """Load test: the progress sidecar serving SSE clients and polling at a fixed rate while a real run
 writes its progress.
 
-Starts `screentime api` on a free loopback port and `screentime run` on a real clip looped with
-ffmpeg (so the run outlasts the window), then, once the run has written its first record, for
+Starts `screentime api` on a free loopback port and `screentime run` on a real clip looped (PyAV's
+libx264, so the run outlasts the window), then, once the run has written its first record, for
 --seconds: --clients SSE clients follow the episode (one process) while another process polls at
 --rate requests per second, open loop (90% GET /episodes/{ep}/progress, 10% GET /episodes).
 Polling latency is measured from the moment each request was due, so any client-side delay
@@ -30,11 +30,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench_pipeline import OUT, write_section  # noqa: E402  (bench/ is sys.path[0])
+from bench_pipeline import OUT, write_looped_h264, write_section  # noqa: E402  (bench/ is sys.path[0])
 from sse_load import BIN, Client, cpu_seconds, peak_rss_mb, stream  # noqa: E402
 
 from tests.live_servers import start_api, wait_for  # noqa: E402
@@ -49,15 +50,20 @@ def history_lines(root: Path) -> int:
 
 
 def long_clip(source: Path, seconds: int) -> Path:
-    """The clip looped to `seconds` at its own size (cached under bench/out)."""
+    """The clip looped to `seconds` at its own size, as H.264 (cached under bench/out)."""
     OUT.mkdir(parents=True, exist_ok=True)
     target = OUT / f"{source.stem}_loop{seconds}s.mp4"
-    if not target.exists():
-        tmp = target.with_suffix(".part.mp4")
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source), "-t", str(seconds),
-                        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-an", str(tmp)], check=True)
-        tmp.replace(target)
-    return target
+    if target.exists():
+        return target
+    capture = cv2.VideoCapture(str(source))
+    fps, frames = capture.get(cv2.CAP_PROP_FPS), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return write_looped_h264(frames, fps, seconds, target)
 
 
 def process_cpu() -> float:

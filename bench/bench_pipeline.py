@@ -41,8 +41,6 @@ MULTI_FACE = REPO / "tests" / "media" / "group_shots.mp4"
 def make_clip(source: Path, seconds: int) -> Path:
     """Loop a real clip to `seconds`, scaled to 720 lines and pillarboxed to 1280x720 H.264 (PyAV's
     libx264; cached under bench/out)."""
-    import av
-
     OUT.mkdir(parents=True, exist_ok=True)
     target = OUT / f"{source.stem}_{seconds}s_720p.mp4"
     if target.exists():
@@ -60,11 +58,20 @@ def make_clip(source: Path, seconds: int) -> Path:
         canvas[:, left:left + width] = cv2.resize(frame, (width, 720), interpolation=cv2.INTER_LINEAR)
         frames.append(canvas)
     cap.release()
+    return write_looped_h264(frames, fps, seconds, target)
+
+
+def write_looped_h264(frames: list[np.ndarray], fps: float, seconds: float, target: Path) -> Path:
+    """Write `frames` over and over for `seconds` as H.264 (PyAV's libx264, no ffmpeg binary needed);
+    written beside `target` and renamed, so an interrupted bench leaves no torn clip in the cache."""
+    import av
+
+    height, width = frames[0].shape[:2]
     tmp = target.with_suffix(".part.mp4")
     with av.open(str(tmp), "w") as container:
         stream = container.add_stream("libx264", rate=round(fps), options={"preset": "ultrafast"})
         stream.thread_type = "AUTO"
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(round(seconds * fps)):
             for packet in stream.encode(av.VideoFrame.from_ndarray(frames[i % len(frames)], format="bgr24")):
                 container.mux(packet)

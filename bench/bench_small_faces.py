@@ -1,10 +1,11 @@
 """Benchmark: how many of the full-size detector's faces the analysis keeps, on multi-face
 material, by detector input size and by the small-face rule (`small_face_px`).
 
-Three clips: tests' group_shots.mp4 (1280x720; mosaic shots of 22 faces at 40-45 px, then close
+Four clips: tests' group_shots.mp4 (1280x720; mosaic shots of 22 faces at 40-45 px, then close
 shots), a pan across its first mosaic frame scaled to 60% (faces of about 24-27 px), written
-here as MJPG so OpenCV alone can make it, and a 20 s single-face close-up (cap13_edit2 pillarboxed
-to 720p, as `make bench` makes it). Each row is a real analysis (`analyze_episode`: decode,
+here as MJPG so OpenCV alone can make it, a 20 s single-face close-up (cap13_edit2 pillarboxed
+to 720p, as `make bench` makes it), and group_shots scaled up to 3840x2160 (every 5th frame; faces
+of 120-135 px: what a 4K master of the same framing holds). Each row is a real analysis (`analyze_episode`: decode,
 detect, track; no JPEG exports) of every frame; "faces kept" counts the full-size run's boxes that
 the row's run also found (IoU >= 0.5, same frame). Prints a table and writes the "Small faces"
 section of bench/RESULTS.md. Usage: `.venv/bin/python bench/bench_small_faces.py`.
@@ -28,7 +29,7 @@ from screentime.vision.detectors import load_detector  # noqa: E402
 from screentime.vision.video import probe_video  # noqa: E402
 
 GROUP = REPO / "tests" / "media" / "group_shots.mp4"
-RUNS = ((0, 0), (640, 0), (960, 0), (640, 12), (640, 16), (640, 20), (480, 16), (320, 16))  # (det_size, small_face_px)
+RUNS = ((0, 0), (640, 0), (320, 0), (640, 16), (320, 12), (320, 16), (320, 20))  # (det_size, small_face_px)
 def pan_clip(frames: int = 100) -> Path:
     """A 1280x720 pan across group_shots' first (mosaic) frame scaled to 60%: faces of ~24-27 px
     (made as tests/test_small_faces.py makes its shorter one; cached under bench/out)."""
@@ -38,6 +39,32 @@ def pan_clip(frames: int = 100) -> Path:
     if not target.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         pan_over_small_faces(GROUP, target, frames)
+    return target
+
+
+def group_shots_4k() -> Path:
+    """group_shots' every 5th frame scaled up to 3840x2160, MJPG at 5 fps (cached under bench/out)."""
+    import cv2
+    import numpy as np
+
+    target = OUT / "group_shots_4k.avi"
+    if target.exists():
+        return target
+    OUT.mkdir(parents=True, exist_ok=True)
+    capture = cv2.VideoCapture(str(GROUP))
+    tmp = target.with_suffix(".part.avi")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (3840, 2160))
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index % 5 == 0:
+            writer.write(np.ascontiguousarray(cv2.resize(frame, (3840, 2160), interpolation=cv2.INTER_CUBIC)))
+        index += 1
+    capture.release()
+    writer.release()
+    tmp.replace(target)
     return target
 
 
@@ -67,7 +94,7 @@ def measure(clip: Path) -> list[tuple]:
         n = round(matched_fraction(reference, found) * total)
         counts = analysis.counts
         rows.append((clip.name, label, n, n / max(total, 1), analysis.timings.fps,
-                     f"{counts.frames_fine}/{counts.frames_analyzed} frames at full size" if small_face_px else ""))
+                     f"{counts.frames_fine}/{counts.frames_analyzed} frames above det_size" if small_face_px else ""))
         print(rows[-1], flush=True)
     return rows
 
@@ -75,7 +102,8 @@ def measure(clip: Path) -> list[tuple]:
 def main() -> int:
     from bench_pipeline import DEFAULT_SOURCE, make_clip
 
-    rows = measure(GROUP) + measure(pan_clip()) + measure(make_clip(DEFAULT_SOURCE, 20))
+    rows = (measure(GROUP) + measure(pan_clip()) + measure(make_clip(DEFAULT_SOURCE, 20))
+            + measure(group_shots_4k()))
     lines = ["| clip | detector input | faces kept | share of full size | frames/s | note |", "|---|---|---|---|---|---|"]
     lines += [f"| {c} | {label} | {kept} | {share:.1%} | {fps:.1f} | {note} |" for c, label, kept, share, fps, note in rows]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -31,14 +31,13 @@ from screentime.vision.detectors import DetectorInfo, load_detector
 from screentime.vision.devices import gpu_memory_budget, resolve_device
 from screentime.vision.memory import budget_bytes, plan_frames
 from screentime.vision.shots import ShotDetector, shots_table
-from screentime.vision.small_faces import DetectorInputs, SmallFacePolicy, detect_frames, fine_size
+from screentime.vision.small_faces import DetectorInputs, SmallFacePolicy, detect_frames
 from screentime.vision.tracking import FaceTracker
 from screentime.vision.video import (
     FrameReader,
     VideoInfo,
     batched,
     detector_input_size,
-    detector_scale,
     effective_fps,
     expected_sampled_frames,
 )
@@ -67,7 +66,7 @@ class EpisodeAnalysis:
     boxes_outside: int  # boxes the detector put mostly outside the frame (before clipping)
     export_failures: int
     seconds: float
-    frames_fine: int = 0  # frames detected at the fine input (see screentime.vision.small_faces)
+    frames_fine: int = 0  # frames detected at a larger input than det_size (see screentime.vision.small_faces)
     artifacts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -161,16 +160,12 @@ def analyze_episode(
     analysis_fps = effective_fps(source.fps, options.fps)
     layout = EpisodeLayout(ep)
     det_width, det_height = detector_input_size(source.width, source.height, options.det_size)
-    fine_det_size = fine_size(source.width, source.height, options.det_size)
-    fine_width, fine_height = detector_input_size(source.width, source.height, fine_det_size)
-    fine_scale = detector_scale(source.width, source.height, fine_det_size)
-    small_faces = SmallFacePolicy(detector_scale(source.width, source.height, options.det_size),
-                                  options.small_face_px if fine_det_size != options.det_size else 0)
-    inputs = DetectorInputs(small_faces.coarse_scale, fine_scale, (fine_width, fine_height))
+    inputs = DetectorInputs.for_video(source.width, source.height, options.det_size)
+    small_faces = SmallFacePolicy(inputs.scales, options.small_face_px)
     plan = plan_frames(source.width, source.height, det_width, det_height,
                        options.batch_size or (32 if device.startswith("cuda") else 2), budget_bytes(),
                        detector_budget=gpu_memory_budget(device), save_frames=options.save_frames,
-                       largest_input=(fine_width, fine_height) if small_faces.enabled else None)
+                       largest_input=inputs.largest if small_faces.enabled else None)
     if plan.warning and on_warning is not None:
         on_warning(plan.warning)
     batch_size = plan.batch_size

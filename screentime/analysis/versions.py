@@ -16,8 +16,10 @@ from importlib.metadata import PackageNotFoundError
 from screentime.contracts.errors import InvalidOption
 
 # Bump when the analysis code changes what it writes for the same video, detector and tracker.
-ANALYSIS_REVISION = 3  # 2: tracks end at shot cuts; shots and face chips in the same pass
+# 2: tracks end at shot cuts; shots and face chips in the same pass
 # 3: shots with small faces are detected at full size (small_face_px), so more faces are found
+# 4: det_size 320 by default, and shots with small faces climb a ladder of inputs (320, 640, ...)
+ANALYSIS_REVISION = 4
 
 # Why an episode needs a run: it has no manifest, or its outputs predate the current code version.
 UNPROCESSED = "unprocessed"

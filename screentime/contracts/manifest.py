@@ -29,8 +29,8 @@ class Counts(BaseModel):
     crops_saved: int = Field(0, description="crop JPEGs written")
     frames_unreadable: int = Field(0, description="frames the container announced that could not be decoded")
     export_failures: int = Field(0, description="JPEG writes that failed (warnings, not errors)")
-    frames_fine: int = Field(0, description="frames detected at full size (at most 1920 px) because their "
-                             "shot had faces under small_face_px at det_size, or to look for such faces")
+    frames_fine: int = Field(0, description="frames detected at a larger input than det_size because their "
+                             "shot had faces under small_face_px, or to look for such faces (a shot's first frame)")
 
 
 class Timings(BaseModel):

@@ -36,14 +36,16 @@ class RunOptions(BaseModel):
         description="Local weights file for the yolo detector (a face model you trained). Never downloaded.",
     )
     det_size: int = Field(
-        default=640, ge=0, le=4096,
-        description="Longest side, in pixels, of the detector's input; 0 = the source size. "
-        "Frames larger than this are scaled down once before detection.",
+        default=320, ge=0, le=4096,
+        description="Longest side, in pixels, of the detector's smallest input; 0 = the source size. "
+        "Frames larger than this are scaled down once before detection; shots with small faces are "
+        "detected at a larger input (see small_face_px).",
     )
     small_face_px: int = Field(
         default=16, ge=0, le=256,
-        description="Shots with a face smaller than this many pixels at the det_size input are detected "
-        "at full size (at most 1920 px), so wide shots keep their faces; 0 = always det_size.",
+        description="Shots with a face smaller than this many pixels at their detector input go to a larger "
+        "input (det_size doubled, up to full size or 1920 px), so wide shots keep their faces; "
+        "0 = always det_size.",
     )
     min_score: float = Field(default=0.5, gt=0.0, lt=1.0, description="Minimum face score kept.")
     batch_size: int = Field(

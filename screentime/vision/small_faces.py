@@ -1,20 +1,27 @@
-"""When to detect at a larger input than `det_size`: shots whose faces are too small for it.
+"""Which detector input each frame gets: `det_size`, or a larger one for shots whose faces are small.
 
 Scaling a 1280x720 frame to a 640 px detector input makes every face half as big. RetinaFace's
 smallest anchors are 16 px, so faces under about 30 px in the source (a wide shot of a group, a
 crowd, a pan across a table) fall under what the detector sees at 640 and are lost: 42% of them on
 a pan over 24-27 px faces. Detecting every frame at full size keeps them, at a quarter of the speed.
 
-The policy here gets both, shot by shot, from what the detector itself reports:
+The policy here gets both, shot by shot, from what the detector itself reports. A run has a
+*ladder* of inputs: `det_size`, doubled until the finest (the source size for HD, 1920 px for 4K
+and 8K), e.g. 320 -> 640 -> full size for 1280x720.
 
-- the first frame of every shot is a *probe*: detected at the fine (larger) input, so faces too
-  small to show up at all at `det_size` are seen;
-- a shot goes fine when its probe, or any coarse frame, finds a face smaller than `small_face_px`
-  at the `det_size` scale (RetinaFace finds 98% of 20-22 px faces at its input but 58% of 12-14 px
-  ones); it stays fine until the next cut, or until a fine frame has faces and all of them are
-  comfortably large (`1.5 x small_face_px` at the `det_size` scale). A face's size is the
-  geometric mean of its box's width and height;
-- a probe that finds no faces, or only large ones, leaves the shot coarse.
+- the first frame of every shot is a *probe*: detected at the finest input, so faces too small to
+  show up at all at `det_size` are seen;
+- a shot climbs the ladder when its probe, or any later frame, finds a face smaller than
+  `small_face_px` at the shot's current input (RetinaFace finds 98% of 20-22 px faces at its input
+  but 58% of 12-14 px ones): it goes to the smallest input at which that face is `small_face_px`
+  or more;
+- it stays there until the next cut, or comes down when a frame detected at its input has faces
+  and all of them would be comfortably large (`1.5 x small_face_px`) at a smaller input. A face's
+  size is the geometric mean of its box's width and height;
+- a probe that finds no faces, or only large ones, leaves the shot at `det_size`.
+
+So a close-up is detected at `det_size`, a group shot whose faces are 40 px in a 1280x720 frame at
+640 (not at full size), and only a crowd of 20 px faces at full size.
 
 Measured (bench/bench_small_faces.py, docs/performance.md "Small faces"): probing every 4 s within
 long shots as well as at cuts found no more faces on either bench clip, so there are no timed
@@ -26,22 +33,22 @@ runs a batch through it (cut at shot starts, so a probe's answer applies to the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from screentime.vision.boxes import FaceBoxes
-from screentime.vision.video import SampledFrame
+from screentime.vision.video import SampledFrame, detector_input_size, detector_scale
 
-# The fine input's longest side never exceeds this: full size for HD, a 1920 px input for 4K and 8K
-# (whose faces are 2-4x bigger in pixels at the same framing), so memory and time stay bounded.
+# The finest input's longest side never exceeds this: full size for HD, a 1920 px input for 4K and
+# 8K (whose faces are 2-4x bigger in pixels at the same framing), so memory and time stay bounded.
 FINE_MAX_SIDE = 1920
-LEAVE_FINE_FACTOR = 1.5  # hysteresis: leave fine detection only when every face is this much bigger
+LEAVE_FINE_FACTOR = 1.5  # hysteresis: come down only when every face is this much over small_face_px
 
 
 def fine_size(width: int, height: int, det_size: int) -> int:
-    """The longest side of the fine detector input for frames of this size (0 = the source size).
+    """The longest side of the finest detector input for frames of this size (0 = the source size).
 
     Equal to `det_size` when there is nothing finer to go to (det_size 0, or already that big)."""
     longest = max(width, height)
@@ -50,65 +57,105 @@ def fine_size(width: int, height: int, det_size: int) -> int:
     return 0 if longest <= FINE_MAX_SIDE else max(det_size, FINE_MAX_SIDE)
 
 
+def input_ladder(width: int, height: int, det_size: int) -> list[int]:
+    """The longest sides of the inputs a run may detect at, smallest first (0 = the source size):
+    `det_size`, doubled while that stays under the finest input, then the finest."""
+    finest = fine_size(width, height, det_size)
+    if finest == det_size:
+        return [det_size]
+    top = finest or max(width, height)
+    sides = [det_size]
+    while sides[-1] * 2 < top:
+        sides.append(sides[-1] * 2)
+    return [*sides, finest]
+
+
 @dataclass
 class SmallFacePolicy:
-    """Shot by shot: coarse (`det_size`) or fine detection. See the module docstring."""
+    """Shot by shot: which rung of the input ladder to detect at. See the module docstring."""
 
-    coarse_scale: float  # source -> det_size input
-    small_face_px: float  # at the coarse scale; 0 turns the policy off (always coarse)
-    fine: bool = False  # the current shot is detected at the fine input
+    scales: tuple[float, ...]  # source -> each input of the ladder, smallest (det_size) first
+    small_face_px: float  # at the shot's input; 0 turns the policy off (always det_size)
+    level: int = 0  # the current shot's rung (0 = det_size)
     probes: int = 0
 
     def __post_init__(self) -> None:
+        self.scales = tuple(self.scales)
         if not self.enabled:
             self.small_face_px = 0
 
     @property
     def enabled(self) -> bool:
-        return self.small_face_px > 0 and self.coarse_scale < 1.0
+        return self.small_face_px > 0 and len(self.scales) > 1
+
+    @property
+    def finest(self) -> int:
+        return len(self.scales) - 1
+
+    @property
+    def fine(self) -> bool:
+        """The current shot is detected at a larger input than det_size."""
+        return self.level > 0
 
     def start_shot(self) -> bool:
-        """A shot starts: forget the last one. True when its first frame should be probed (fine)."""
-        self.fine = False
+        """A shot starts: forget the last one. True when its first frame should be probed (finest)."""
+        self.level = 0
         self.probes += int(self.enabled)
         return self.enabled
 
-    def observe(self, face_sizes_px: np.ndarray, was_fine: bool) -> None:
-        """Report one frame's faces (their sizes in source pixels, see `face_sizes`), in frame order."""
+    def observe(self, face_sizes_px: np.ndarray, level_used: int) -> None:
+        """Report one frame's faces (their sizes in source pixels, see `face_sizes`), in frame order,
+        with the rung it was detected at."""
         if not self.enabled:
             return
-        sizes = np.asarray(face_sizes_px, dtype=np.float32) * self.coarse_scale
+        sizes = np.asarray(face_sizes_px, dtype=np.float32)
         if len(sizes) == 0:
-            return  # no faces: nothing learnt (a fine shot stays fine, a coarse one coarse)
+            return  # no faces: nothing learnt (the shot stays where it is)
         smallest = float(sizes.min())
-        if smallest < self.small_face_px:
-            self.fine = True
-        elif was_fine and smallest >= self.small_face_px * LEAVE_FINE_FACTOR:
-            self.fine = False
+        if smallest * self.scales[self.level] < self.small_face_px:
+            self.level = self._rung_for(smallest, self.small_face_px)
+        elif level_used >= self.level:  # seen at the shot's input: may come down
+            self.level = min(self.level, self._rung_for(smallest, self.small_face_px * LEAVE_FINE_FACTOR))
+
+    def _rung_for(self, face_px: float, wanted_px: float) -> int:
+        """The smallest rung at which a face of `face_px` source pixels is `wanted_px` or more."""
+        return next((k for k, s in enumerate(self.scales) if face_px * s >= wanted_px), self.finest)
 
 
 @dataclass(frozen=True)
 class DetectorInputs:
-    """How to detect a frame coarse (its det_size copy) and fine (full size, or resized to `fine_wh`)."""
+    """The input ladder of one video: each rung's scale (source -> input) and size (width, height).
+    Rung 0 is the det_size copy the decoder made; the others are resized from the source frame."""
 
-    coarse_scale: float
-    fine_scale: float
-    fine_wh: tuple[int, int]
+    scales: tuple[float, ...]
+    sizes: tuple[tuple[int, int], ...] = field(default=())
 
-    def detect(self, detector, frames: list[SampledFrame], fine: bool, min_score: float) -> list[FaceBoxes]:
-        if not fine:
-            return detector.detect([f.det_image for f in frames], self.coarse_scale, min_score)
-        images = [f.image if f.image.shape[1::-1] == self.fine_wh else
-                  cv2.resize(f.image, self.fine_wh, interpolation=cv2.INTER_AREA) for f in frames]
-        return detector.detect(images, self.fine_scale, min_score)
+    @classmethod
+    def for_video(cls, width: int, height: int, det_size: int) -> DetectorInputs:
+        ladder = input_ladder(width, height, det_size)
+        return cls(tuple(detector_scale(width, height, side) for side in ladder),
+                   tuple(detector_input_size(width, height, side) for side in ladder))
+
+    @property
+    def largest(self) -> tuple[int, int]:
+        return self.sizes[-1]
+
+    def detect(self, detector, frames: list[SampledFrame], level: int, min_score: float) -> list[FaceBoxes]:
+        if level == 0:
+            return detector.detect([f.det_image for f in frames], self.scales[0], min_score)
+        size, scale = self.sizes[level], self.scales[level]
+        interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA  # as the decoder's rung 0
+        images = [f.image if f.image.shape[1::-1] == size else cv2.resize(f.image, size, interpolation=interpolation)
+                  for f in frames]
+        return detector.detect(images, scale, min_score)
 
 
 def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool], policy: SmallFacePolicy,
                   inputs: DetectorInputs, min_score: float) -> tuple[list[FaceBoxes], int]:
     """Detect a batch in frame order, each frame at the input the policy chooses; returns the
-    results and how many frames were detected fine.
+    results and how many frames were detected at a larger input than det_size.
 
-    The batch is cut at shot starts: a shot's first frame is detected alone at the fine input (the
+    The batch is cut at shot starts: a shot's first frame is detected alone at the finest input (the
     probe), the rest of the shot's frames in the batch at whatever the probe decided."""
     results: list[FaceBoxes] = []
     fine_count = 0
@@ -116,17 +163,17 @@ def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool],
     while i < count:
         j = next((k for k in range(i + 1, count) if starts_shot[k]), count)  # this segment: i..j-1
         if starts_shot[i] and policy.start_shot():
-            probe = inputs.detect(detector, frames[i:i + 1], True, min_score)[0]
-            policy.observe(face_sizes(probe), was_fine=True)
+            probe = inputs.detect(detector, frames[i:i + 1], policy.finest, min_score)[0]
+            policy.observe(face_sizes(probe), level_used=policy.finest)
             results.append(probe)
             fine_count += 1
             i += 1
         if i < j:
-            fine = policy.fine
-            for faces in inputs.detect(detector, frames[i:j], fine, min_score):
-                policy.observe(face_sizes(faces), was_fine=fine)
+            level = policy.level
+            for faces in inputs.detect(detector, frames[i:j], level, min_score):
+                policy.observe(face_sizes(faces), level_used=level)
                 results.append(faces)
-            fine_count += (j - i) if fine else 0
+            fine_count += (j - i) if level else 0
         i = j
     return results, fine_count
 

@@ -141,6 +141,9 @@ class RetinaFaceOnnx(FaceDetector):
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle workers sleep instead of spinning: the decode thread needs the same cores between
+        # batches (measured on 2 cores: 5-12% more frames/s at det_size 320, none lost at 640).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             _retinaface_weights(), options, providers=["CPUExecutionProvider"]
         )
