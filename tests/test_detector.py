@@ -18,7 +18,7 @@ def first_frames(path, n):
 
 @pytest.fixture(scope="module")
 def onnx_detector():
-    return load_detector("retinaface", "cpu", "", 640)
+    return load_detector("retinaface", "cpu")
 
 
 def test_face_lands_on_the_measured_box(onnx_detector, carphone):

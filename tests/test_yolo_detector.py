@@ -45,3 +45,20 @@ def test_missing_yolo_weights_are_a_clear_error(cap13, tmp_path):
     options = RunOptions(detector="yolo", detector_weights=str(tmp_path / "missing.pt"))
     with pytest.raises(InvalidOption, match="never downloaded"):
         analyze_episode(parse_episode_id("yolo-s01e01"), probe_video(cap13), "run1", options, LocalStorage(tmp_path))
+
+
+def test_yolo_runs_at_the_size_of_the_input_it_is_given(yolo_weights, cap13):
+    """The small-face rule hands a detector larger inputs for some shots: a fixed imgsz would shrink
+    them back down."""
+    import cv2
+
+    from screentime.vision.detectors import load_detector
+
+    capture = cv2.VideoCapture(str(cap13))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    detector = load_detector("yolo", "cpu", str(yolo_weights))
+    for size in ((320, 240), (400, 300), (200, 150)):
+        detector.detect([cv2.resize(frame, size)], size[0] / frame.shape[1], 0.0001)
+        assert max(detector.model.predictor.imgsz) == 32 * -(-size[0] // 32)  # padded to the stride

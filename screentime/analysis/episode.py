@@ -154,9 +154,8 @@ def analyze_episode(
     device = resolve_device(options.device)
     clock = ProgressClock(str(ep), run_id, device, expected_sampled_frames(source, options.fps), on_progress)
     clock.update("starting", 0, force=True)  # loading the model can take a while, on a GPU especially
-    # The input size only shapes a yolo model; RetinaFace takes any size, so one session serves all.
-    detector = load_detector(options.detector, device, options.detector_weights,
-                             options.det_size if options.detector == "yolo" else 0)
+    # Both detectors take any input size, so one model per process serves every det_size and rung.
+    detector = load_detector(options.detector, device, options.detector_weights)
     analysis_fps = effective_fps(source.fps, options.fps)
     layout = EpisodeLayout(ep)
     det_width, det_height = detector_input_size(source.width, source.height, options.det_size)

@@ -13,6 +13,7 @@ source pixels.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +32,7 @@ RETINAFACE_STRIDES = (8, 16, 32)
 RETINAFACE_ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))
 RETINAFACE_VARIANCE = (0.1, 0.2)
 NMS_IOU = 0.4
+YOLO_STRIDE = 32  # a YOLO model's input sides are multiples of its largest stride
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ class RetinaFaceTorch(FaceDetector):
 class YoloFaceDetector(FaceDetector):
     """An ultralytics YOLO face model from a local weights file (boxes; keypoints when it has 5)."""
 
-    def __init__(self, weights: str, device: str, imgsz: int):
+    def __init__(self, weights: str, device: str):
         path = Path(weights).expanduser()
         if not path.is_file():
             raise InvalidOption(f"detector_weights not found: {path} (yolo weights are never downloaded)")
@@ -225,7 +227,6 @@ class YoloFaceDetector(FaceDetector):
 
         self.model = YOLO(str(path))
         self.device = device
-        self.imgsz = imgsz or 640
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         self.info = DetectorInfo(
             name=f"yolo:{path.name}", version=f"ultralytics {metadata.version('ultralytics-opencv-headless')}",
@@ -233,8 +234,12 @@ class YoloFaceDetector(FaceDetector):
         )
 
     def detect(self, images: list[np.ndarray], scale: float, min_score: float) -> list[FaceBoxes]:
+        # At the size it is given (the rung the small-face rule chose), padded to the model's stride;
+        # a fixed imgsz would shrink a larger rung back down.
+        height, width = images[0].shape[:2]
         results = self.model.predict(
-            images, imgsz=self.imgsz, conf=min_score, device=self.device, verbose=False
+            images, imgsz=YOLO_STRIDE * math.ceil(max(height, width) / YOLO_STRIDE), conf=min_score,
+            device=self.device, verbose=False,
         )
         out = []
         for result in results:
@@ -250,12 +255,12 @@ class YoloFaceDetector(FaceDetector):
 
 
 @lru_cache(maxsize=4)
-def load_detector(name: str, device: str, weights: str = "", imgsz: int = 640) -> FaceDetector:
+def load_detector(name: str, device: str, weights: str = "") -> FaceDetector:
     """Build (once per process) the detector for a resolved device (`cpu` or `cuda:N`)."""
     if name == "retinaface":
         return RetinaFaceTorch(device) if device.startswith("cuda") else RetinaFaceOnnx()
     if name == "yolo":
-        return YoloFaceDetector(weights, device, imgsz)
+        return YoloFaceDetector(weights, device)
     raise InvalidOption(f"unknown detector {name!r}")
 
 
