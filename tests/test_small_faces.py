@@ -41,63 +41,63 @@ def policy(px: float = 16) -> SmallFacePolicy:
 def test_a_shot_starts_with_a_probe_and_stays_coarse_when_faces_are_big():
     p = policy()
     assert p.start_shot()  # probe the shot's first frame
-    p.observe(np.array([80.0, 60.0]), level_used=1)  # 40 and 30 px at the coarse scale
-    p.observe(np.array([70.0]), level_used=0)
+    p.observe(np.array([80.0, 60.0]), rung_used=1)  # 40 and 30 px at the coarse scale
+    p.observe(np.array([70.0]), rung_used=0)
     assert not p.fine and p.probes == 1
 
 
 def test_small_faces_make_the_shot_fine_until_the_next_cut():
     p = policy()
     p.start_shot()
-    p.observe(np.array([80.0, 26.0]), level_used=1)  # 13 px at the coarse scale: under 16
+    p.observe(np.array([80.0, 26.0]), rung_used=1)  # 13 px at the coarse scale: under 16
     assert p.fine
-    p.observe(np.zeros(0), level_used=1)  # no faces: nothing learnt, the shot stays fine
+    p.observe(np.zeros(0), rung_used=1)  # no faces: nothing learnt, the shot stays fine
     assert p.fine
     p.start_shot()  # a cut forgets the last shot ...
-    p.observe(np.zeros(0), level_used=1)  # ... and an empty probe leaves the new one coarse
+    p.observe(np.zeros(0), rung_used=1)  # ... and an empty probe leaves the new one coarse
     assert not p.fine
 
 
 def test_a_small_face_in_a_coarse_frame_makes_the_rest_of_the_shot_fine():
     p = policy()
     p.start_shot()
-    p.observe(np.array([90.0]), level_used=1)
+    p.observe(np.array([90.0]), rung_used=1)
     assert not p.fine
-    p.observe(np.array([90.0, 28.0]), level_used=0)  # the camera pulled back
+    p.observe(np.array([90.0, 28.0]), rung_used=0)  # the camera pulled back
     assert p.fine
 
 
 def test_a_fine_shot_goes_coarse_only_when_every_face_is_comfortably_big():
     p = policy()
     p.start_shot()
-    p.observe(np.array([20.0]), level_used=1)
-    p.observe(np.array([40.0]), level_used=1)  # 20 px: over 16 but under 1.5 x 16, stays fine
+    p.observe(np.array([20.0]), rung_used=1)
+    p.observe(np.array([40.0]), rung_used=1)  # 20 px: over 16 but under 1.5 x 16, stays fine
     assert p.fine
-    p.observe(np.array([50.0, 60.0]), level_used=1)  # 25 px and up: back to det_size
+    p.observe(np.array([50.0, 60.0]), rung_used=1)  # 25 px and up: back to det_size
     assert not p.fine
 
 
 def test_a_shot_climbs_only_as_far_as_its_smallest_face_needs():
     p = SmallFacePolicy(scales=(0.25, 0.5, 1.0), small_face_px=16)  # 1280x720 at 320, 640, full size
     p.start_shot()
-    p.observe(np.array([44.0, 200.0]), level_used=2)  # 11 px at 320, 22 at 640: the 640 rung
-    assert p.level == 1
-    p.observe(np.array([44.0]), level_used=1)  # 22 px at 640: stays (11 at 320 is not comfortable)
-    assert p.level == 1
-    p.observe(np.array([30.0]), level_used=1)  # 15 px at 640: full size
-    assert p.level == 2
-    p.observe(np.array([60.0]), level_used=1)  # seen at a rung below the shot's: cannot bring it down
-    assert p.level == 2
-    p.observe(np.array([60.0]), level_used=2)  # 30 px at 640 (>= 24): down to 640, not to 320 (15 px)
-    assert p.level == 1
-    p.observe(np.array([100.0, 120.0]), level_used=1)  # 25 px at 320: back to det_size
-    assert p.level == 0 and not p.fine
+    p.observe(np.array([44.0, 200.0]), rung_used=2)  # 11 px at 320, 22 at 640: the 640 rung
+    assert p.rung == 1
+    p.observe(np.array([44.0]), rung_used=1)  # 22 px at 640: stays (11 at 320 is not comfortable)
+    assert p.rung == 1
+    p.observe(np.array([30.0]), rung_used=1)  # 15 px at 640: full size
+    assert p.rung == 2
+    p.observe(np.array([60.0]), rung_used=1)  # seen at a rung below the shot's: cannot bring it down
+    assert p.rung == 2
+    p.observe(np.array([60.0]), rung_used=2)  # 30 px at 640 (>= 24): down to 640, not to 320 (15 px)
+    assert p.rung == 1
+    p.observe(np.array([100.0, 120.0]), rung_used=1)  # 25 px at 320: back to det_size
+    assert p.rung == 0 and not p.fine
 
 
 @pytest.mark.parametrize("p", [policy(px=0), SmallFacePolicy(scales=(1.0,), small_face_px=16)])
 def test_the_policy_is_off_at_zero_or_when_det_size_is_the_source_size(p):
     assert not p.start_shot()
-    p.observe(np.array([4.0]), level_used=0)
+    p.observe(np.array([4.0]), rung_used=0)
     assert not p.fine and p.probes == 0
 
 

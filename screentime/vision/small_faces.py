@@ -33,7 +33,7 @@ runs a batch through it (cut at shot starts, so a probe's answer applies to the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -76,7 +76,7 @@ class SmallFacePolicy:
 
     scales: tuple[float, ...]  # source -> each input of the ladder, smallest (det_size) first
     small_face_px: float  # at the shot's input; 0 turns the policy off (always det_size)
-    level: int = 0  # the current shot's rung (0 = det_size)
+    rung: int = 0  # the current shot's rung of the ladder (0 = det_size)
     probes: int = 0
 
     def __post_init__(self) -> None:
@@ -95,15 +95,15 @@ class SmallFacePolicy:
     @property
     def fine(self) -> bool:
         """The current shot is detected at a larger input than det_size."""
-        return self.level > 0
+        return self.rung > 0
 
     def start_shot(self) -> bool:
         """A shot starts: forget the last one. True when its first frame should be probed (finest)."""
-        self.level = 0
+        self.rung = 0
         self.probes += int(self.enabled)
         return self.enabled
 
-    def observe(self, face_sizes_px: np.ndarray, level_used: int) -> None:
+    def observe(self, face_sizes_px: np.ndarray, rung_used: int) -> None:
         """Report one frame's faces (their sizes in source pixels, see `face_sizes`), in frame order,
         with the rung it was detected at."""
         if not self.enabled:
@@ -112,10 +112,10 @@ class SmallFacePolicy:
         if len(sizes) == 0:
             return  # no faces: nothing learnt (the shot stays where it is)
         smallest = float(sizes.min())
-        if smallest * self.scales[self.level] < self.small_face_px:
-            self.level = self._rung_for(smallest, self.small_face_px)
-        elif level_used >= self.level:  # seen at the shot's input: may come down
-            self.level = min(self.level, self._rung_for(smallest, self.small_face_px * LEAVE_FINE_FACTOR))
+        if smallest * self.scales[self.rung] < self.small_face_px:
+            self.rung = self._rung_for(smallest, self.small_face_px)
+        elif rung_used >= self.rung:  # seen at the shot's input: may come down
+            self.rung = min(self.rung, self._rung_for(smallest, self.small_face_px * LEAVE_FINE_FACTOR))
 
     def _rung_for(self, face_px: float, wanted_px: float) -> int:
         """The smallest rung at which a face of `face_px` source pixels is `wanted_px` or more."""
@@ -128,7 +128,7 @@ class DetectorInputs:
     Rung 0 is the det_size copy the decoder made; the others are resized from the source frame."""
 
     scales: tuple[float, ...]
-    sizes: tuple[tuple[int, int], ...] = field(default=())
+    sizes: tuple[tuple[int, int], ...]
 
     @classmethod
     def for_video(cls, width: int, height: int, det_size: int) -> DetectorInputs:
@@ -140,10 +140,10 @@ class DetectorInputs:
     def largest(self) -> tuple[int, int]:
         return self.sizes[-1]
 
-    def detect(self, detector, frames: list[SampledFrame], level: int, min_score: float) -> list[FaceBoxes]:
-        if level == 0:
+    def detect(self, detector, frames: list[SampledFrame], rung: int, min_score: float) -> list[FaceBoxes]:
+        if rung == 0:
             return detector.detect([f.det_image for f in frames], self.scales[0], min_score)
-        size, scale = self.sizes[level], self.scales[level]
+        size, scale = self.sizes[rung], self.scales[rung]
         interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA  # as the decoder's rung 0
         images = [f.image if f.image.shape[1::-1] == size else cv2.resize(f.image, size, interpolation=interpolation)
                   for f in frames]
@@ -164,16 +164,16 @@ def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool],
         j = next((k for k in range(i + 1, count) if starts_shot[k]), count)  # this segment: i..j-1
         if starts_shot[i] and policy.start_shot():
             probe = inputs.detect(detector, frames[i:i + 1], policy.finest, min_score)[0]
-            policy.observe(face_sizes(probe), level_used=policy.finest)
+            policy.observe(face_sizes(probe), rung_used=policy.finest)
             results.append(probe)
             fine_count += 1
             i += 1
         if i < j:
-            level = policy.level
-            for faces in inputs.detect(detector, frames[i:j], level, min_score):
-                policy.observe(face_sizes(faces), level_used=level)
+            rung = policy.rung
+            for faces in inputs.detect(detector, frames[i:j], rung, min_score):
+                policy.observe(face_sizes(faces), rung_used=rung)
                 results.append(faces)
-            fine_count += (j - i) if level else 0
+            fine_count += (j - i) if rung else 0
         i = j
     return results, fine_count
 
