@@ -31,7 +31,7 @@ def _report(context: dg.AssetExecutionContext, storage: StorageResource, phase: 
     def emit(record: ProgressRecord) -> None:
         context.log.debug(f"progress {phase}", extra=progress_extra(record, storage))
 
-    ProgressClock(context.partition_key, context.run_id, "cpu", frames, emit).update(phase, frames, force=True)
+    ProgressClock(context.partition_key, context.run_id, "cpu", frames, emit).mark(phase, frames)
 
 
 def _same_run(table: pa.Table, *sources: pa.Table) -> pa.Table:

@@ -22,6 +22,8 @@ def test_run_prints_json_progress_and_records_the_run_in_the_instance(tmp_path, 
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert records[-1]["phase"] == "done" and records[-1]["counts"]["frames_analyzed"] == 40
     assert [r["ratio"] for r in records] == sorted(r["ratio"] for r in records)
+    later = [r for r in records if r["phase"] in ("embedding", "grouping")]
+    assert len(later) == 2 and all(r["fps"] == 0 and r["eta_seconds"] is None for r in later)  # no rate to claim
     assert (tmp_path / "data/artifacts/manifests/carphone/s01/e03/manifest.json").is_file()
     os.environ["DAGSTER_HOME"], old = str(tmp_path / "dagster_home"), os.environ.get("DAGSTER_HOME")
     try:

@@ -62,6 +62,15 @@ class ProgressClock:
             self.emit(record)
         return record
 
+    def mark(self, phase: str, frames_done: int) -> ProgressRecord:
+        """Say that a phase has begun, with no rate and no ETA: the steps after the analysis
+        (embedding, grouping) have no frame rate to report, and `frames_done / seconds` over a
+        clock started a moment ago would claim one (155,000 frames/s)."""
+        self.frames_done = max(self.frames_done, int(frames_done))
+        self.frames_total = max(self.frames_total, self.frames_done)
+        self._last_emit_frames, self._last_emit_time = self.frames_done, self.clock()
+        return self._send(self._record(phase).model_copy(update={"fps": 0.0, "eta_seconds": None}))
+
     def update(self, phase: str, frames_done: int, force: bool = False) -> ProgressRecord | None:
         """Report progress; returns the record when one was emitted (rate-limited unless forced)."""
         self.frames_done = max(self.frames_done, int(frames_done))
