@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests.s3_fixtures import s3_client, s3_env, s3_server  # noqa: F401  (a real S3 server)
+
+# A test run started in the background from a script (`make test &`, CI harnesses) inherits SIGINT
+# ignored (the shell's rule for `&`). Then every Python server the tests start ignores the SIGINT
+# that stops it (dagster dev sat out its whole grace period), and Dagster, restoring the ignored
+# SIGINT after an in-process run, sets SIGTERM to ignored as well, so the log-tailing children of
+# later runs shrug off their terminate() and each run's end waits 2 x 30 s for them. Tests run with
+# Python's own SIGINT handler, as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 REPO = Path(__file__).resolve().parents[1]
 # The clips are committed under tests/media (sources, licences and sha256 in its README).

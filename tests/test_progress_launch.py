@@ -55,9 +55,7 @@ def stack(tmp_path_factory):
     finally:
         if api is not None:
             api.stop()
-        # dagster dev shuts its webserver, daemon and code server down on ^C, in about 1.5 s when idle;
-        # after a full test run it once sat out the whole 30 s grace, and nothing here needs it tidy.
-        dagster.stop(signal.SIGINT, grace_s=10)
+        dagster.stop(signal.SIGINT)  # dagster dev shuts its webserver, daemon and code server down on ^C
 
 
 def ticked_sensors(instance) -> set[str]:
