@@ -3,7 +3,8 @@
     faces + tracks ──▶ embeddings ──▶ people ──▶ screentime ──▶ manifests (publishes, counts people)
 
 They read only the tables the analysis wrote (face chips included), never the video, and write
-their tables beside them in the analysis run's folder. The embedder runs on the CPU (dlib).
+their tables beside them in the analysis run's folder. The embedder runs on CUDA when the
+machine has it, on the CPU otherwise.
 """
 
 
@@ -15,7 +16,7 @@ from screentime.assets.partitions import episode_partitions
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.names import EPISODE_GROUP
 from screentime.contracts.progress import ProgressRecord
-from screentime.identity.embedder import FaceEmbedder
+from screentime.identity.embedders import DEFAULT_EMBEDDER, load_embedder
 from screentime.identity.episode import embed_tracks, group_episode
 from screentime.identity.registry import load_registry
 from screentime.identity.screen_time import screen_time_table
@@ -24,6 +25,7 @@ from screentime.progress.clock import ProgressClock
 from screentime.progress.log_records import progress_extra
 from screentime.resources.io_managers import analysis_run_of, with_analysis_run
 from screentime.resources.storage import StorageResource
+from screentime.vision.devices import resolve_device
 
 IDENTITY_VERSION = identity_code_version()
 def _report(context: dg.AssetExecutionContext, storage: StorageResource, phase: str, frames: int) -> None:
@@ -32,6 +34,10 @@ def _report(context: dg.AssetExecutionContext, storage: StorageResource, phase: 
         context.log.debug(f"progress {phase}", extra=progress_extra(record, storage))
 
     ProgressClock(context.partition_key, context.run_id, "cpu", frames, emit).mark(phase, frames)
+
+
+def _identity_device() -> str:
+    return resolve_device("auto")
 
 
 def _same_run(table: pa.Table, *sources: pa.Table) -> pa.Table:
@@ -44,13 +50,13 @@ def _same_run(table: pa.Table, *sources: pa.Table) -> pa.Table:
     io_manager_key="table_io_manager",
     code_version=IDENTITY_VERSION,
     ins={"faces": dg.AssetIn(), "tracks": dg.AssetIn()},
-    description="A face vector per track part (dlib's ResNet, 128-d, from the track's face chips); "
-    "a track is cut in two where its face changes abruptly.",
+    description="A face vector per track part (HSE FaceRes, 1024-d, from the track's face chips "
+    "aligned on their landmarks); a track is cut in two where its face changes abruptly.",
 )
 def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Table,
                storage: StorageResource) -> dg.Output:
     _report(context, storage, "embedding", tracks.num_rows)
-    table, stats = embed_tracks(faces, tracks, FaceEmbedder())
+    table, stats = embed_tracks(faces, tracks, load_embedder(DEFAULT_EMBEDDER, _identity_device()))
     return dg.Output(_same_run(table, tracks), metadata={
         "track_parts": table.num_rows, "faces_embedded": stats.faces, "seconds": round(stats.seconds, 3),
         "ms_per_face": round(stats.ms_per_face, 1), "splits": table.num_rows - tracks.num_rows,
@@ -64,14 +70,17 @@ def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Ta
     code_version=IDENTITY_VERSION,
     ins={"embeddings": dg.AssetIn(), "detections": dg.AssetIn()},
     description="people.parquet: the person (person_id, by first appearance) of every track part; "
-    "two tracks on screen together are never one person.",
+    "two tracks on screen together are never one person; parts too small to judge that joined no one "
+    "are marked unsure; each person's nearest other person and the distance.",
 )
 def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: pa.Table,
            storage: StorageResource):
     _report(context, storage, "grouping", embeddings.num_rows)
     table = group_episode(embeddings, detections)
     persons = len(set(table["person_id"].to_pylist()))
-    yield dg.Output(_same_run(table, embeddings), metadata={"people": persons, "track_parts": table.num_rows})
+    unsure = len(set(table.filter(table["unsure"])["person_id"].to_pylist()))
+    yield dg.Output(_same_run(table, embeddings), metadata={"people": persons, "track_parts": table.num_rows,
+                                                            "unsure_people": unsure})
     report_check(context, "people", "every_track_one_person", *one_person_per_part(table, embeddings))
 
 

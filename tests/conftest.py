@@ -75,14 +75,14 @@ def group_people(group_shots, tmp_path_factory):
     from screentime.analysis.episode import analyze_episode
     from screentime.contracts.episode import parse_episode_id
     from screentime.contracts.options import RunOptions
-    from screentime.identity.embedder import FaceEmbedder
+    from screentime.identity.embedders import load_embedder
     from screentime.identity.episode import embed_tracks, group_episode
     from screentime.storage import LocalStorage
     from screentime.vision.video import probe_video
 
     analysis = analyze_episode(parse_episode_id("group-s01e01"), probe_video(group_shots), "run1",
                                RunOptions(fps=8, save_crops=False), LocalStorage(tmp_path_factory.mktemp("g")))
-    embeddings, _ = embed_tracks(analysis.faces, analysis.tracks, FaceEmbedder())
+    embeddings, _ = embed_tracks(analysis.faces, analysis.tracks, load_embedder())
     return analysis, embeddings, group_episode(embeddings, analysis.detections)
 
 

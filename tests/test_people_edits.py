@@ -8,12 +8,14 @@ from pydantic import ValidationError
 
 from screentime.contracts.edits import EditRequest, ExcludeTrack, HideIdentity, Merge, MoveTrack, Rename
 from screentime.identity.edits import InvalidEdit, NothingToUndo, edit_people, undo_last
-from screentime.identity.episode import LINK_THRESHOLD, episode_people
+from screentime.identity.embedders import calibration
+from screentime.identity.episode import episode_people
 from screentime.identity.registry import StaleRegistry, load_registry, save_registry
 from screentime.identity.screen_time import screen_time_table
 from screentime.identity.show import EpisodeTables, link_episode, show_screentime
 from screentime.storage import LocalStorage, open_storage
 
+LINK_THRESHOLD = calibration().link
 EP = "group-s01e01"
 
 

@@ -7,7 +7,7 @@
     shots.parquet       one row per shot: the episode cut at its hard cuts
     faces.parquet       the few sharpest face chips of each track (JPEG bytes), what embeddings use
     embeddings.parquet  one row per track part: a face vector (a track splits where its face changes)
-    people.parquet      one row per track part: the person it shows
+    people.parquet      one row per judged track part: the person it shows
     screentime.parquet  one row per person: seconds on screen, share, appearances, first/last seen
 """
 
@@ -48,10 +48,18 @@ FACES_SCHEMA = pa.schema([
 EMBEDDINGS_SCHEMA = pa.schema([
     ("track_id", pa.int32()), ("part", pa.int16()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
     ("shot", pa.int32()), ("samples", pa.int16()), ("embedding", pa.list_(pa.float32())),
+    # the best face quality among the part's samples, by the embedder's own measure (NaN: none)
+    ("quality", pa.float32()),
 ])
 PEOPLE_SCHEMA = pa.schema([
     ("track_id", pa.int32()), ("part", pa.int16()), ("first_frame", pa.int32()), ("last_frame", pa.int32()),
     ("person_id", pa.int32()),
+    # a part too small or unclear to judge that joined this person because it was clearly theirs:
+    # worth a reviewer's look. Such parts that were clearly no one's are not in the table at all.
+    ("unsure", pa.bool_()),
+    # the person's nearest other person in the episode and their average-linkage distance (-1 and
+    # NaN when there is none): the review page's "same person?" candidates
+    ("nearest_person", pa.int32()), ("nearest_distance", pa.float32()),
 ])
 SCREENTIME_SCHEMA = pa.schema([
     ("person_id", pa.int32()), ("name", pa.string()), ("seconds", pa.float64()), ("share", pa.float64()),

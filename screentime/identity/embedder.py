@@ -121,9 +121,11 @@ class FaceEmbedder:
     def info(self) -> EmbedderInfo:
         return self._info
 
-    def embed(self, images: list[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+    def embed(self, images: list[np.ndarray], boxes: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         """One embedding per crop: `images[i]` is a BGR uint8 crop, `boxes[i]` its face box (x1, y1,
-        x2, y2) in that crop's pixels. Returns (N, 128) float32, each row of unit length."""
+        x2, y2) in that crop's pixels. dlib finds its own 5 points (they are not the detector's:
+        eye corners and the nose's base), so `landmarks` is not used. Returns (N, 128) float32,
+        each row of unit length."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         if len(images) != len(boxes):
             raise ValueError(f"{len(images)} images but {len(boxes)} boxes")
@@ -135,6 +137,13 @@ class FaceEmbedder:
                 out[i] = np.asarray(self._net.compute_face_descriptor(rgb, shape, 0, CHIP_PADDING))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+    def embed_faces(self, images: list[np.ndarray], boxes: np.ndarray,
+                    landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(unit vectors, quality): dlib's descriptors all have about the same length, so they say
+        nothing of quality (NaN: every face counts as judgeable)."""
+        vectors = self.embed(images, boxes, landmarks)
+        return vectors, np.full(len(vectors), np.nan, np.float32)
 
     def _square(self, box: np.ndarray):
         """The square around the box's centre with the box's longer side: the 5-point predictor was

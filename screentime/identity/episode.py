@@ -16,14 +16,13 @@ import pyarrow as pa
 
 from screentime.contracts.people import EpisodePerson, track_key
 from screentime.contracts.tables import EMBEDDINGS_SCHEMA, PEOPLE_SCHEMA
-from screentime.identity.embedder import FaceEmbedder, cosine_distance_matrix
+from screentime.identity.embedder import cosine_distance_matrix
+from screentime.identity.embedders import DEFAULT_EMBEDDER, Calibration, Embedder, calibration
 from screentime.identity.people import co_occurring, group_people, number_by_first_appearance
 
-# Cosine distances, measured on real faces (bench/bench_embeddings.py, docs/people.md): the same
-# person in other shots stays under ~0.04 when the face is whole; different people start at ~0.036.
-GROUP_THRESHOLD = 0.04  # tracks closer than this (complete linkage) are one person
-SPLIT_THRESHOLD = 0.15  # a track whose face moves this far between two samples is two people
-LINK_THRESHOLD = 0.04  # an episode's person and a show identity closer than this are the same
+# A track part whose faces are narrower than this (median over its detections, source pixels) is
+# too small to judge: it joins a person only when it is clearly theirs (Calibration.sure).
+JUDGE_FACE_PX = 32.0
 
 
 @dataclass
@@ -43,15 +42,19 @@ def decode_chip(jpeg: bytes) -> np.ndarray:
     return image
 
 
-def embed_tracks(faces: pa.Table, tracks: pa.Table, embedder: FaceEmbedder,
-                 split_threshold: float = SPLIT_THRESHOLD) -> tuple[pa.Table, EmbeddingStats]:
-    """One row per track part: a track is cut where its face changes abruptly between samples."""
+def embed_tracks(faces: pa.Table, tracks: pa.Table, embedder: Embedder,
+                 calibrated: Calibration | None = None) -> tuple[pa.Table, EmbeddingStats]:
+    """One row per track part: a track is cut where its face changes abruptly between two samples
+    that are both clear enough to judge (`calibrated.split`, `calibrated.judge`)."""
+    calibrated = calibrated or calibration(DEFAULT_EMBEDDER)
     started = time.monotonic()
     vectors = np.zeros((0, embedder.info.dim), np.float32)
+    quality = np.zeros(0, np.float32)
     if faces.num_rows:
         chips = [decode_chip(j) for j in faces["jpeg"].to_pylist()]
         boxes = np.column_stack([faces[c].to_numpy() for c in ("x1", "y1", "x2", "y2")]).astype(np.float32)
-        vectors = embedder.embed(chips, boxes)
+        marks = np.asarray(faces["landmarks"].to_pylist(), np.float32).reshape(-1, 5, 2)
+        vectors, quality = embedder.embed_faces(chips, boxes, marks)
     stats = EmbeddingStats(faces.num_rows, time.monotonic() - started)
     face_tracks = faces["track_id"].to_numpy()
     face_frames = faces["frame_index"].to_numpy()
@@ -61,7 +64,8 @@ def embed_tracks(faces: pa.Table, tracks: pa.Table, embedder: FaceEmbedder,
     for track in tracks.select(["track_id", "first_frame", "last_frame"]).to_pylist():
         mine = np.flatnonzero(face_tracks == track["track_id"])
         mine = mine[np.argsort(face_frames[mine])]
-        parts = _split_points(vectors[mine], split_threshold)
+        clear = ~(quality[mine] < calibrated.judge)  # NaN (no measure) counts as clear
+        parts = _split_points(vectors[mine], clear, calibrated.split)
         bounds = [track["first_frame"]]
         for cut in parts:  # the boundary: halfway between the two samples that differ
             bounds.append(int((face_frames[mine[cut - 1]] + face_frames[mine[cut]]) // 2) + 1)
@@ -71,41 +75,103 @@ def embed_tracks(faces: pa.Table, tracks: pa.Table, embedder: FaceEmbedder,
             vector = vectors[members].mean(axis=0) if len(members) else np.zeros(0, np.float32)
             if len(vector):
                 vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            best = float(np.nanmax(quality[members])) if len(members) and np.isfinite(quality[members]).any() \
+                else float("nan")
             rows.append({"track_id": track["track_id"], "part": part, "first_frame": bounds[part],
                          "last_frame": bounds[part + 1] - 1, "shot": shot_of.get(track["track_id"], 0),
-                         "samples": len(members), "embedding": vector.astype(np.float32).tolist()})
+                         "samples": len(members), "embedding": vector.astype(np.float32).tolist(),
+                         "quality": best})
     return pa.Table.from_pylist(rows, schema=EMBEDDINGS_SCHEMA), stats
 
 
-def _split_points(vectors: np.ndarray, threshold: float) -> list[int]:
-    """Indices i where sample i starts a new part (its face is far from sample i-1's)."""
-    if len(vectors) < 2:
-        return []
-    steps = 1.0 - np.sum(vectors[1:] * vectors[:-1], axis=1)
-    return [int(i) + 1 for i in np.flatnonzero(steps > threshold)]
+def _split_points(vectors: np.ndarray, clear: np.ndarray, threshold: float) -> list[int]:
+    """Indices i where sample i starts a new part: its face is far from the last clear sample's
+    before it (unclear samples neither split a track nor are compared)."""
+    cuts, previous = [], None
+    for i in np.flatnonzero(clear).tolist():
+        if previous is not None and 1.0 - float(vectors[i] @ vectors[previous]) > threshold:
+            cuts.append(i)
+        previous = i
+    return cuts
 
 
-def group_episode(embeddings: pa.Table, detections: pa.Table, threshold: float = GROUP_THRESHOLD) -> pa.Table:
-    """people.parquet: the person of each track part; parts on screen together are never one person."""
+def group_episode(embeddings: pa.Table, detections: pa.Table, calibrated: Calibration | None = None) -> pa.Table:
+    """people.parquet: the person of each track part; parts on screen together are never one person.
+
+    Parts clear enough to judge are grouped first (average linkage under `calibrated.group`); then
+    each part too small or unclear to judge (faces under JUDGE_FACE_PX wide, or of a quality under
+    `calibrated.judge`: blurred, smeared, tiny) joins the nearest person it may join only when it
+    is clearly theirs (under `calibrated.sure`; marked `unsure` for a reviewer), and is otherwise
+    no one: left out of the table and of everyone's screen time (a face nobody could recognise is
+    not counted as a person of its own). Each person's nearest other person is stored with the
+    distance."""
+    calibrated = calibrated or calibration(DEFAULT_EMBEDDER)
     parts = embeddings.to_pylist()
     det_tracks = detections["track_id"].to_numpy()
     det_frames = detections["frame_index"].to_numpy()
-    frames_of = [det_frames[(det_tracks == p["track_id"]) & (det_frames >= p["first_frame"])
-                            & (det_frames <= p["last_frame"])] for p in parts]
-    has_vector = [bool(p["embedding"]) for p in parts]
+    det_width = (detections["x2"].to_numpy() - detections["x1"].to_numpy()).astype(np.float64)
+    masks = [(det_tracks == p["track_id"]) & (det_frames >= p["first_frame"]) & (det_frames <= p["last_frame"])
+             for p in parts]
+    frames_of = [det_frames[m] for m in masks]
+    width = np.array([float(np.median(det_width[m])) if m.any() else 0.0 for m in masks])
+    has_vector = np.array([bool(p["embedding"]) for p in parts], bool)
     dim = next((len(p["embedding"]) for p in parts if p["embedding"]), 1)
     vectors = np.array([p["embedding"] if p["embedding"] else _orthogonal(i, dim) for i, p in enumerate(parts)],
                        np.float32).reshape(len(parts), dim)
     together = co_occurring(frames_of)
-    labels = group_people(vectors, together, threshold)
-    for i, ok in enumerate(has_vector):  # a part without a face vector stays a person of its own
-        if not ok:
-            labels[i] = labels.max() + 1 + i if len(labels) else 0
+    quality = np.array([p["quality"] if p.get("quality") is not None else np.nan for p in parts], np.float64)
+    judged = np.flatnonzero(has_vector & (width >= JUDGE_FACE_PX) & ~(quality < calibrated.judge))
+    labels = np.full(len(parts), -1, np.int64)
+    if len(judged):
+        labels[judged] = group_people(vectors[judged], together[np.ix_(judged, judged)], calibrated.group)
+    distances = cosine_distance_matrix(vectors, vectors).astype(np.float64)
+    unsure = np.zeros(len(parts), bool)
+    for i in np.flatnonzero(~has_vector):  # no face chip to judge by (a detector without landmarks)
+        labels[i] = labels.max() + 1 if labels.max() >= 0 else 0
+    for i in np.flatnonzero(labels < 0):  # too small or unclear to judge: joins only when sure
+        best, best_d = -1, np.inf
+        if has_vector[i]:
+            for label in np.unique(labels[labels >= 0]):
+                members = np.flatnonzero(labels == label)
+                if together[i, members].any():
+                    continue
+                d = float(distances[i, members].mean())
+                if d < best_d:
+                    best, best_d = int(label), d
+        if best >= 0 and best_d < calibrated.sure:
+            labels[i] = best
+            unsure[i] = True
+    kept = np.flatnonzero(labels >= 0)
     first = np.array([p["first_frame"] for p in parts], np.int64)
-    ids = number_by_first_appearance(labels, first)
-    rows = [{"track_id": p["track_id"], "part": p["part"], "first_frame": p["first_frame"],
-             "last_frame": p["last_frame"], "person_id": int(ids[i])} for i, p in enumerate(parts)]
+    ids = np.zeros(len(parts), np.int32)
+    ids[kept] = number_by_first_appearance(labels[kept], first[kept])
+    nearest = _nearest_people(ids[kept], distances[np.ix_(kept, kept)], together[np.ix_(kept, kept)]) \
+        if len(kept) else {}
+    rows = [{"track_id": parts[i]["track_id"], "part": parts[i]["part"], "first_frame": parts[i]["first_frame"],
+             "last_frame": parts[i]["last_frame"], "person_id": int(ids[i]), "unsure": bool(unsure[i]),
+             "nearest_person": nearest[int(ids[i])][0], "nearest_distance": nearest[int(ids[i])][1]}
+            for i in kept.tolist()]
     return pa.Table.from_pylist(rows, schema=PEOPLE_SCHEMA)
+
+
+def _nearest_people(ids: np.ndarray, distances: np.ndarray, together: np.ndarray) -> dict[int, tuple[int, float]]:
+    """person -> (nearest other person, average-linkage distance); people seen together are never
+    candidates. (-1, NaN) when there is no candidate."""
+    people = np.array(sorted(set(ids.tolist())), np.int64)
+    onehot = (ids[:, None] == people[None, :]).astype(np.float64)  # parts x people
+    sizes = onehot.sum(axis=0)
+    average = (onehot.T @ distances @ onehot) / np.outer(sizes, sizes)
+    blocked = (onehot.T @ together.astype(np.float64) @ onehot) > 0
+    average[blocked] = np.inf
+    np.fill_diagonal(average, np.inf)
+    out: dict[int, tuple[int, float]] = {}
+    for row, person in enumerate(people.tolist()):
+        col = int(np.argmin(average[row])) if len(people) > 1 else 0
+        if len(people) > 1 and np.isfinite(average[row, col]):
+            out[person] = (int(people[col]), round(float(average[row, col]), 4))
+        else:
+            out[person] = (-1, float("nan"))
+    return out
 
 
 def _orthogonal(index: int, dim: int) -> list[float]:

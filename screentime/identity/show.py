@@ -42,13 +42,14 @@ class EpisodeTables:
     analysis_fps: float
 
 
-def identity_vectors(registry: PeopleRegistry) -> dict[int, np.ndarray]:
+def identity_vectors(registry: PeopleRegistry, dim: int | None = None) -> dict[int, np.ndarray]:
     """Each identity's mean face vector over its people in every episode linked so far (an
-    episode being re-linked counts with its old links: its re-run finds its old identities)."""
+    episode being re-linked counts with its old links: its re-run finds its old identities).
+    Only vectors of length `dim` count (other lengths come from another embedder)."""
     sums: dict[int, list[np.ndarray]] = {}
     for links in registry.episodes.values():
         for person in links.people:
-            if person.embedding:
+            if person.embedding and (dim is None or len(person.embedding) == dim):
                 sums.setdefault(registry.resolve(person.identity), []).append(np.asarray(person.embedding, np.float32))
     return {ident: np.mean(vectors, axis=0) for ident, vectors in sums.items()}
 
@@ -58,10 +59,11 @@ def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list
     """A new registry (unsaved) with the episode's people linked; their `identity` fields are ignored."""
     updated = registry.model_copy(deep=True)
     people = sorted(people, key=lambda p: p.person_id)  # person ids follow first appearance
-    known = identity_vectors(updated)
+    with_vectors = [i for i, p in enumerate(people) if p.embedding]
+    dim = len(people[with_vectors[0]].embedding) if with_vectors else None
+    known = identity_vectors(updated, dim)
     ids = sorted(known)
     assigned: dict[int, int] = {}  # index in people -> identity
-    with_vectors = [i for i, p in enumerate(people) if p.embedding]
     if ids and with_vectors:
         persons = np.array([people[i].embedding for i in with_vectors], np.float32)
         costs = cosine_distance_matrix(persons, np.array([known[i] for i in ids], np.float32))
@@ -69,6 +71,7 @@ def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list
         for row, col in zip(rows, cols, strict=True):
             if costs[row, col] < threshold:
                 assigned[with_vectors[row]] = ids[col]
+    _carry_by_tracks(registry.episodes.get(ep_id), run_id, people, assigned)
     linked = []
     for index, person in enumerate(people):
         identity = assigned.get(index)
@@ -83,6 +86,24 @@ def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list
     updated.episodes[ep_id] = EpisodeLinks(run_id=run_id, people_sha256=people_sha256, people=linked,
                                            track_edits=edits)
     return updated
+
+
+def _carry_by_tracks(old: EpisodeLinks | None, run_id: str, people: list[EpisodePerson],
+                     assigned: dict[int, int]) -> None:
+    """A re-run of the same analysis run whose faces found no identity (e.g. after an embedder
+    change, its vectors cannot be compared with the old ones) takes the identity of the old person
+    that held most of its track parts, so reviewers' names stay where they were."""
+    if old is None or old.run_id != run_id:
+        return
+    taken = set(assigned.values())
+    for index, person in enumerate(people):
+        if index in assigned:
+            continue
+        overlap = [(len(set(person.tracks) & set(o.tracks)), o.identity) for o in old.people]
+        count, identity = max(overlap, default=(0, 0))
+        if count > 0 and identity not in taken:
+            assigned[index] = identity
+            taken.add(identity)
 
 
 def episode_identity_rows(registry: PeopleRegistry, ep_id: str, tables: EpisodeTables) -> list[dict]:

