@@ -46,6 +46,13 @@ def group_shots() -> Path:
 
 
 @pytest.fixture(scope="session")
+def identity_people() -> Path:
+    """640x360, 25 fps, 615 frames: 18 shots of 6 real people, 3 different photos each, over a
+    blurred enlarged copy of each photo (truth: identity_people.json beside it)."""
+    return _clip("identity_people.mp4")
+
+
+@pytest.fixture(scope="session")
 def cap13() -> Path:
     """400x300, 25 fps, 765 frames: one person talking, head moving."""
     return _clip("cap13_edit2.mp4")

@@ -25,7 +25,7 @@ from screentime.identity.embedder import (
 )
 from tests.faces import load_faces
 
-THRESHOLD = 0.04  # the bench's suggestion for clustering tracks
+THRESHOLD = 0.04  # dlib: same person across these shots stays under it (the repeated photos of group_shots)
 FRAMES = {"group_shots.mp4": {5, 99, 149}, "carphone_pristine.mp4": {0, 119}, "cap13_edit2.mp4": {0, 700}}
 
 
