@@ -45,8 +45,11 @@ def test_materialises_every_asset_and_a_complete_manifest(data_dir, instance, ca
     assert len(screentime) == 1 and screentime[0]["person_id"] == 1 and screentime[0]["appearances"] == 1
     assert abs(screentime[0]["seconds"] - 4.0) < 0.05 and screentime[0]["share"] > 0.99
     assert screentime[0]["crop"].endswith(".jpg")
-    assert pq.read_table(run_dir / "people.parquet").to_pylist() == [
-        {"track_id": 1, "part": 0, "first_frame": 0, "last_frame": 119, "person_id": 1}]
+    people = pq.read_table(run_dir / "people.parquet")
+    assert people.select(["track_id", "part", "first_frame", "last_frame", "person_id", "unsure",
+                          "nearest_person"]).to_pylist() == [
+        {"track_id": 1, "part": 0, "first_frame": 0, "last_frame": 119, "person_id": 1, "unsure": False,
+         "nearest_person": -1}]  # nobody else to be confused with
     checks = check_records(instance)
     assert set(checks) == {"boxes_inside_frame", "tracks_within_episode", "every_track_one_person",
                            "within_episode_length"}
