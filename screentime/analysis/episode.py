@@ -27,10 +27,11 @@ from screentime.contracts.progress import ProgressRecord
 from screentime.contracts.tables import CROPS_SCHEMA, DETECTIONS_SCHEMA, FRAMES_SCHEMA, TRACKS_SCHEMA
 from screentime.progress.clock import ProgressClock
 from screentime.storage import Storage
+from screentime.vision.cut_model import CutDetector
 from screentime.vision.detectors import DetectorInfo, load_detector
 from screentime.vision.devices import gpu_memory_budget, resolve_device
 from screentime.vision.memory import budget_bytes, plan_frames
-from screentime.vision.shots import ShotDetector, shots_table
+from screentime.vision.shots import shots_table
 from screentime.vision.small_faces import DetectorInputs, SmallFacePolicy, detect_frames
 from screentime.vision.tracking import FaceTracker
 from screentime.vision.video import (
@@ -170,7 +171,7 @@ def analyze_episode(
     batch_size = plan.batch_size
     reader = FrameReader(source, options.fps, options.det_size, queue_size=plan.queue_frames)
     tracker = FaceTracker(analysis_fps)
-    shots = ShotDetector()
+    shots = CutDetector()
     sampler = FaceSampler()
     writer = ExportWriter(storage, options.jpeg_quality, max_pending=plan.pending_exports, on_warning=on_warning)
     frames = _Columns(*FRAMES_SCHEMA.names)

@@ -19,7 +19,9 @@ from screentime.contracts.errors import InvalidOption
 # 2: tracks end at shot cuts; shots and face chips in the same pass
 # 3: shots with small faces are detected at full size (small_face_px), so more faces are found
 # 4: det_size 320 by default, and shots with small faces climb a ladder of inputs (320, 640, ...)
-ANALYSIS_REVISION = 4
+# 5: cuts found by CutDetector (vision/cut_model.py): it finds the cuts between two face-centred
+#    close-ups that ShotDetector missed, so tracks no longer carry one face into the next person's
+ANALYSIS_REVISION = 5
 
 # Why an episode needs a run: it has no manifest, or its outputs predate the current code version.
 UNPROCESSED = "unprocessed"
