@@ -44,7 +44,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from screentime.vision.shots import Shot
+from screentime.vision.shots import Shot, shots_from_starts
 
 
 class _Frame:
@@ -163,14 +163,7 @@ class CutDetector:
     def shots(self, fps: float, frame_count: int | None = None) -> list[Shot]:
         """The shots so far, the last one running to `frame_count` (default: the last frame seen);
         the frames skipped between two samples count in the earlier shot (as ShotDetector.shots)."""
-        if not self._starts:
-            return []
-        if not fps > 0:
-            raise ValueError("fps must be > 0")
-        end = max(frame_count or 0, self._last_index + 1)
-        bounds = [*self._starts, end]
-        return [Shot(k, first, nxt - 1, first / fps, nxt / fps)
-                for k, (first, nxt) in enumerate(zip(bounds, bounds[1:], strict=False))]
+        return shots_from_starts(self._starts, self._last_index, fps, frame_count)
 
     # ------------------------------------------------------------------ internals
 

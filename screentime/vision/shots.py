@@ -49,6 +49,17 @@ class Shot:
     end_s: float
 
 
+def shots_from_starts(starts: list[int], last_index: int, fps: float, frame_count: int | None) -> list[Shot]:
+    """The shots that begin at `starts` (source frames, ascending), the last one running to
+    `frame_count` or past `last_index`, the last frame seen, whichever is later."""
+    if not starts:
+        return []
+    if not fps > 0:
+        raise ValueError("fps must be > 0")
+    bounds = [*starts, max(frame_count or 0, last_index + 1)]
+    return [Shot(k, first, nxt - 1, first / fps, nxt / fps) for k, (first, nxt) in enumerate(pairwise(bounds))]
+
+
 class _Thumb:
     """A frame as the detector compares it: the thumbnail, its edge-padded copy, block spreads."""
 
@@ -156,14 +167,7 @@ class ShotDetector:
         A cut is seen at the first sampled frame of the new shot, so the frames skipped between
         two samples are counted in the earlier shot.
         """
-        if not self._starts:
-            return []
-        if not fps > 0:
-            raise ValueError("fps must be > 0")
-        end = max(frame_count or 0, self._last_index + 1)
-        bounds = [*self._starts, end]
-        return [Shot(k, first, nxt - 1, first / fps, nxt / fps)
-                for k, (first, nxt) in enumerate(pairwise(bounds))]
+        return shots_from_starts(self._starts, self._last_index, fps, frame_count)
 
     def _motion_level(self, now_s: float) -> float:
         recent = self._recent
