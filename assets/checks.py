@@ -19,6 +19,7 @@ import pyarrow as pa
 from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episode
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.manifest import Manifest
+from screentime.contracts.names import FAILED_CHECKS_TAG
 
 MANIFEST_METADATA = b"screentime.manifest"  # the analysis's manifest, carried by the frames table
 TABLES = "table_io_manager"
@@ -38,11 +39,32 @@ def analysis_manifest(frames: pa.Table) -> Manifest:
 
 
 def report_check(context: dg.AssetExecutionContext, asset: str, name: str, passed: bool, metadata: dict) -> None:
-    """Record a check's result for the run's episode, in the run's event log but outside its plan."""
+    """Record a check's result for the run's episode, in the run's event log but outside its plan.
+
+    A failed check is said where the user looks: an error line in the run's log (the CLI prints
+    it and exits 3) and the run's `screentime/failed_checks` tag (the UI's run list shows it)."""
     context.log_event(dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey(asset), check_name=name, passed=passed, metadata=metadata,
         partition=context.partition_key, description=DESCRIPTIONS[name],
     ))
+    if not passed:
+        context.log.error(f"check {name} on {asset} failed for {context.partition_key}: {DESCRIPTIONS[name]} "
+                          f"({', '.join(f'{k} {v}' for k, v in metadata.items())})")
+        run = context.instance.get_run_by_id(context.run_id)
+        failed = [*filter(None, (run.tags.get(FAILED_CHECKS_TAG, "") if run else "").split(",")), name]
+        context.instance.add_run_tags(context.run_id, {FAILED_CHECKS_TAG: ",".join(dict.fromkeys(failed))})
+
+
+def failed_checks(events) -> list[tuple[str, str, dict]]:
+    """(asset, check, metadata) of each failed check evaluation among a run's events."""
+    failed = []
+    for event in events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                metadata = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+                failed.append((evaluation.asset_key.to_user_string(), evaluation.check_name, metadata))
+    return failed
 
 
 def one_person_per_part(people: pa.Table, embeddings: pa.Table) -> tuple[bool, dict]:

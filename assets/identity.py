@@ -19,7 +19,7 @@ from screentime.contracts.progress import ProgressRecord
 from screentime.identity.embedders import DEFAULT_EMBEDDER, load_embedder
 from screentime.identity.episode import embed_tracks, group_episode
 from screentime.identity.registry import load_registry
-from screentime.identity.screen_time import screen_time_table
+from screentime.identity.screen_time import FrameSeconds, screen_time_table
 from screentime.identity.versions import identity_code_version
 from screentime.progress.clock import ProgressClock
 from screentime.progress.log_records import progress_extra
@@ -91,7 +91,8 @@ def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: 
     code_version=IDENTITY_VERSION,
     ins={"people": dg.AssetIn(), "detections": dg.AssetIn(), "crops": dg.AssetIn(), "frames": dg.AssetIn()},
     description="screentime.parquet: seconds on screen per person (the union of the analysed frames "
-    "their tracks cover, 1/fps s each), share of the episode, appearances, first/last seen, best crop.",
+    "their tracks cover, each the time until the next analysed frame), share of the episode, appearances, "
+    "first/last seen, best crop.",
 )
 def screentime(context: dg.AssetExecutionContext, people: pa.Table, detections: pa.Table, crops: pa.Table,
                frames: pa.Table, storage: StorageResource):
@@ -104,7 +105,8 @@ def screentime(context: dg.AssetExecutionContext, people: pa.Table, detections: 
         if identity is not None and identity.name:
             names[person_id] = identity.name
     duration = manifest.source.duration_s
-    table = screen_time_table(detections, people, crops, manifest.analysis_fps, duration, names)
+    table = screen_time_table(detections, people, crops, FrameSeconds(frames, manifest.analysis_fps), duration,
+                              names)
     top = table.slice(0, 5).to_pylist()
     yield dg.Output(_same_run(table, people), metadata={
         "people": table.num_rows, "episode_s": duration,

@@ -14,7 +14,7 @@ from screentime.contracts.people import Identity
 from screentime.identity.embedders import load_embedder
 from screentime.identity.episode import embed_tracks, group_episode
 from screentime.identity.registry import load_registry, save_registry
-from screentime.identity.screen_time import screen_time_table
+from screentime.identity.screen_time import FrameSeconds, screen_time_table
 from screentime.identity.show_rollup import update_show
 from screentime.storage import LocalStorage
 from screentime.vision.video import probe_video
@@ -75,7 +75,8 @@ def test_two_faces_on_screen_together_are_never_one_person(group_people):
 
 def test_screen_time_is_the_union_of_a_persons_frames(group_people):
     analysis, _, people = group_people
-    table = screen_time_table(analysis.detections, people, analysis.crops, analysis.analysis_fps,
+    table = screen_time_table(analysis.detections, people, analysis.crops,
+                              FrameSeconds(analysis.frames, analysis.analysis_fps),
                               analysis.source.duration_s).to_pylist()
     assert [r["seconds"] for r in table] == sorted((r["seconds"] for r in table), reverse=True)
     for row in table:
@@ -90,7 +91,8 @@ def test_one_person_talking_for_the_whole_clip(cap13, tmp_path):
                                RunOptions(fps=5, save_crops=False), LocalStorage(tmp_path))
     embeddings, stats = embed_tracks(analysis.faces, analysis.tracks, load_embedder())
     people = group_episode(embeddings, analysis.detections)
-    table = screen_time_table(analysis.detections, people, analysis.crops, analysis.analysis_fps,
+    table = screen_time_table(analysis.detections, people, analysis.crops,
+                              FrameSeconds(analysis.frames, analysis.analysis_fps),
                               analysis.source.duration_s).to_pylist()
     assert len(table) == 1 and abs(table[0]["seconds"] - 30.6) < 0.5, table
     assert stats.faces <= 3 * analysis.tracks.num_rows  # a few chips per track, not every face

@@ -11,7 +11,7 @@ from screentime.identity.edits import InvalidEdit, NothingToUndo, edit_people, u
 from screentime.identity.embedders import calibration
 from screentime.identity.episode import episode_people
 from screentime.identity.registry import StaleRegistry, load_registry, save_registry
-from screentime.identity.screen_time import screen_time_table
+from screentime.identity.screen_time import FrameSeconds, screen_time_table
 from screentime.identity.show import EpisodeTables, link_episode, show_screentime
 from screentime.storage import LocalStorage, open_storage
 
@@ -23,13 +23,13 @@ EP = "group-s01e01"
 def linked(group_people):
     """The episode's people linked into an empty show registry, and the tables the roll-up reads."""
     analysis, embeddings, people = group_people
-    seconds = screen_time_table(analysis.detections, people, analysis.crops, analysis.analysis_fps,
-                                analysis.source.duration_s)
+    seconds = screen_time_table(analysis.detections, people, analysis.crops,
+                                FrameSeconds(analysis.frames, analysis.analysis_fps), analysis.source.duration_s)
     persons = episode_people(people, embeddings, seconds)
     registry = link_episode(load_registry(LocalStorage("/nonexistent"), "group"), EP, "run1", persons,
                             LINK_THRESHOLD)
     tables = EpisodeTables(detections=analysis.detections, people=people, crops=analysis.crops,
-                           analysis_fps=analysis.analysis_fps)
+                           analysis_fps=analysis.analysis_fps, frames=analysis.frames)
     return registry, tables, {row["person_id"]: row["seconds"] for row in seconds.to_pylist()}
 
 

@@ -68,12 +68,13 @@ class EpisodeAnalysis:
     export_failures: int
     seconds: float
     frames_fine: int = 0  # frames detected at a larger input than det_size (see screentime.vision.small_faces)
+    timestamp_repairs: int = 0  # times the stream's presentation times went backwards (see FrameReader)
     artifacts: dict[str, str] = field(default_factory=dict)
 
     @property
     def episode_frames(self) -> int:
-        """The episode's length in frames: what the container announced, or more if more decoded."""
-        return max(self.source.frame_count, self.frames_decoded)
+        """The episode's length in frames: what decoded."""
+        return self.source.frame_count
 
     @property
     def counts(self) -> Counts:
@@ -88,6 +89,7 @@ class EpisodeAnalysis:
             frames_unreadable=self.frames_unreadable,
             export_failures=self.export_failures,
             frames_fine=self.frames_fine,
+            timestamp_repairs=self.timestamp_repairs,
         )
 
     @property
@@ -132,6 +134,27 @@ def _tracks_table(tracker: FaceTracker) -> pa.Table:
             best_frame=t.frames[best], best_score=t.scores[best], frames=t.frames, boxes=t.boxes,
         )
     return cols.table(TRACKS_SCHEMA)
+
+
+def decoded_source(source: VideoInfo, reader: FrameReader,
+                   on_warning: Callable[[str], object] | None = None) -> VideoInfo:
+    """The video as it decoded: its frame count and length are what decoded, never the header's
+    claim (kept as `announced_frame_count`); a header that claims more, or times that went
+    backwards, are said in a warning."""
+    warn = on_warning or (lambda message: None)
+    announced = source.frame_count if source.count_trusted else None
+    if not source.count_trusted:
+        warn(f"the container announces more frames than {source.path} can hold; frame counts "
+             f"are what decoded ({reader.frames_decoded})")
+    elif reader.frames_unreadable:
+        warn(f"the container announces {source.frame_count:,} frames ({source.duration_s:,.1f} s) but "
+             f"{reader.frames_decoded:,} decoded ({reader.stream_seconds:,.1f} s): the file is cut short or its "
+             f"header is wrong; frame counts, times and shares are what decoded")
+    if reader.timestamp_repairs:
+        warn(f"the stream's times went backwards {reader.timestamp_repairs} time(s) (joined recordings or a "
+             f"timestamp reset); times go on from the previous frame (counts.timestamp_repairs)")
+    return replace(source, frame_count=reader.frames_decoded, stream_seconds=round(reader.stream_seconds, 6),
+                   announced_frame_count=announced, count_trusted=True)
 
 
 def _written_prefixes(storage: Storage, layout: EpisodeLayout, run_id: str, frames: pa.Table,
@@ -199,7 +222,8 @@ def analyze_episode(
                     key = layout.frame_key(run_id, frame.index)
                     writer.submit(key, frame.image)
                     frame_path = storage.uri(key)
-                frames.add(frame_index=frame.index, timestamp_s=frame.timestamp_s, faces=len(faces), path=frame_path)
+                frames.add(frame_index=frame.index, timestamp_s=frame.timestamp_s, faces=len(faces), path=frame_path,
+                           duration_s=frame.duration_s)
                 n = len(faces)
                 if n:
                     dets.extend(
@@ -232,11 +256,7 @@ def analyze_episode(
     if writer.failed > REPORTED_FAILURES and on_warning is not None:
         on_warning(f"{writer.failed} JPEG exports failed in all (counts.export_failures); the first "
                    f"{REPORTED_FAILURES} were reported above")
-    if not source.count_trusted:  # the container's count was impossible: what decoded is the count
-        if on_warning is not None:
-            on_warning(f"the container announces more frames than {source.path} can hold; frame counts "
-                       f"are what decoded ({reader.frames_decoded})")
-        source = replace(source, frame_count=reader.frames_decoded)
+    decoded = decoded_source(source, reader, on_warning)
     if writer.failed_keys:  # the tables only point at JPEGs that were really written
         failed = pa.array(sorted(storage.uri(key) for key in writer.failed_keys))
         frame_failed = pc.is_in(frames_table["path"], value_set=failed)
@@ -245,12 +265,13 @@ def analyze_episode(
             pc.if_else(frame_failed, pa.scalar(None, pa.string()), frames_table["path"]))
         crops_table = crops_table.filter(pc.invert(pc.is_in(crops_table["path"], value_set=failed)))
     return EpisodeAnalysis(
-        ep=ep, run_id=run_id, source=source, options=options, device=device, detector=detector.info,
+        ep=ep, run_id=run_id, source=decoded, options=options, device=device, detector=detector.info,
         tracker=tracker.info, analysis_fps=analysis_fps, frames=frames_table,
         detections=dets.table(DETECTIONS_SCHEMA), tracks=_tracks_table(tracker), crops=crops_table,
-        shots=shots_table(shots.shots(source.fps, max(source.frame_count, reader.frames_decoded))),
+        shots=shots_table(shots.shots(source.fps, decoded.frame_count, end_s=decoded.duration_s)),
         faces=sampler.table(),
         frames_unreadable=reader.frames_unreadable, frames_decoded=reader.frames_decoded,
+        timestamp_repairs=reader.timestamp_repairs,
         boxes_outside=boxes_outside, export_failures=writer.failed, frames_fine=frames_fine,
         seconds=time.monotonic() - started,
         artifacts=_written_prefixes(storage, layout, run_id, frames_table, crops_table),

@@ -21,7 +21,9 @@ from screentime.contracts.errors import InvalidOption
 # 4: det_size 320 by default, and shots with small faces climb a ladder of inputs (320, 640, ...)
 # 5: cuts found by CutDetector (vision/cut_model.py): it finds the cuts between two face-centred
 #    close-ups that ShotDetector missed, so tracks no longer carry one face into the next person's
-ANALYSIS_REVISION = 5
+# 6: counts and lengths are what decoded, times monotone (resets repaired), each frame's duration_s
+#    (the time until the next analysed frame) in the frames table, shots timed by the stream
+ANALYSIS_REVISION = 6
 
 # Why an episode needs a run: it has no manifest, or its outputs predate the current code version.
 UNPROCESSED = "unprocessed"

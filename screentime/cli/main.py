@@ -17,6 +17,7 @@ from screentime.contracts.errors import ScreentimeError
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_CHECKS = 3  # the run finished and published, but one of its asset checks failed
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +127,14 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
 
         print_episode_summary(store, ep)
         print(f"open the UI with `make ui` (DAGSTER_HOME={home}) to see the run and assets", file=sys.stderr)
-    return 0
+        from screentime.assets.checks import failed_checks
+
+        failed = failed_checks(result.all_events)
+        for asset, name, metadata in failed:
+            figures = ", ".join(f"{key} {value}" for key, value in metadata.items())
+            print(f"error: check {name} on {asset} failed ({figures}): the numbers above are not to be trusted; "
+                  f"see the run's log", file=sys.stderr)
+    return EXIT_CHECKS if failed else 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -27,7 +27,10 @@ class Counts(BaseModel):
     people: int = Field(0, description="people: the tracks grouped by face")
     frames_saved: int = Field(0, description="frame JPEGs written")
     crops_saved: int = Field(0, description="crop JPEGs written")
-    frames_unreadable: int = Field(0, description="frames the container announced that could not be decoded")
+    frames_unreadable: int = Field(0, description="frames the container announced that could not be decoded "
+                                   "(a file cut short, or a header that claims more than the stream holds)")
+    timestamp_repairs: int = Field(0, description="times the stream's presentation times went backwards (joined "
+                                   "recordings, a timestamp reset) and were continued from the previous frame")
     export_failures: int = Field(0, description="JPEG writes that failed (warnings, not errors)")
     frames_fine: int = Field(0, description="frames detected at a larger input than det_size because their "
                              "shot had faces under small_face_px, or to look for such faces (a shot's first frame)")
@@ -40,11 +43,14 @@ class Timings(BaseModel):
 
 class SourceVideo(BaseModel):
     path: str = Field(description="the video as given (path or s3:// URI)")
-    fps: float
-    frame_count: int = Field(description="frames the container announced")
-    duration_s: float
+    fps: float = Field(description="the container's frame rate (its average, for a variable-rate stream)")
+    frame_count: int = Field(description="frames that decoded (not the header's claim)")
+    duration_s: float = Field(description="seconds of decoded stream: each frame stands for the time until the "
+                              "next (capped), so gaps and resets in the stream add nothing")
     width: int
     height: int
+    announced_frame_count: int | None = Field(None, description="the frame count the container announced "
+                                              "(none when it announced none, or an impossible one)")
 
 
 class ModelInfo(BaseModel):

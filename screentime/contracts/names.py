@@ -23,4 +23,5 @@ SHOWS = "shows"  # the dynamic partitions set of the show-level assets: one per 
 SHOW_GROUP = "shows"
 SHOW_JOB = "show_job"
 QUARANTINED_TAG = "screentime/quarantined"  # on the failed run that quarantined its episode: why
+FAILED_CHECKS_TAG = "screentime/failed_checks"  # on a run whose asset checks failed: their names
 PROCESS_TAG = "screentime/process"  # <host>:<pid> of an in-process (CLI) run, to tell when it died

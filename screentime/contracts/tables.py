@@ -17,6 +17,8 @@ import pyarrow as pa
 
 FRAMES_SCHEMA = pa.schema([
     ("frame_index", pa.int32()), ("timestamp_s", pa.float64()), ("faces", pa.int16()), ("path", pa.string()),
+    # the seconds this frame stands for: until the next analysed frame (capped; see screentime/vision/video.py)
+    ("duration_s", pa.float64()),
 ])
 DETECTIONS_SCHEMA = pa.schema([
     ("frame_index", pa.int32()), ("timestamp_s", pa.float64()), ("track_id", pa.int32()),

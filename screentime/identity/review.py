@@ -32,6 +32,7 @@ from screentime.contracts.review import (
     TrackView,
 )
 from screentime.identity.registry import load_registry
+from screentime.identity.screen_time import FrameSeconds
 from screentime.identity.show import REGISTRY_VERSION_METADATA, SHOW_SCREENTIME_SCHEMA
 from screentime.storage.base import Storage
 from screentime.storage.parquet import table_from_parquet
@@ -77,7 +78,11 @@ def read_episode_tracks(storage: Storage, ep_id: str, run_id: str) -> EpisodeTra
     crop_tracks = crops["track_id"].to_numpy()
     crop_frames = crops["frame_index"].to_numpy()
     crop_scores = crops["score"].to_numpy()
-    frame_s = 1.0 / fps if fps > 0 else 0.0
+    try:
+        frames = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "frames")))
+    except FileNotFoundError:
+        frames = None
+    frame_seconds = FrameSeconds(frames, fps)
     parts = {}
     for row in people.select(["track_id", "part", "first_frame", "last_frame"]).to_pylist():
         track, first, last = row["track_id"], row["first_frame"], row["last_frame"]
@@ -86,7 +91,7 @@ def read_episode_tracks(storage: Storage, ep_id: str, run_id: str) -> EpisodeTra
         mine = np.flatnonzero((crop_tracks == track) & (crop_frames >= first) & (crop_frames <= last))
         best = sorted(((float(crop_scores[i]), int(crop_frames[i])) for i in mine), reverse=True)
         parts[track_key(track, row["part"])] = TrackPart(
-            seconds=round(len(np.unique(det_frames[hit])) * frame_s, 3),
+            seconds=round(frame_seconds.of(det_frames[hit]), 3),
             start_s=round(float(times.min()), 3) if times.size else 0.0,
             end_s=round(float(times.max()), 3) if times.size else 0.0,
             crops=_spread(best, CROPS_PER_TRACK),

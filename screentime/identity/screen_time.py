@@ -1,8 +1,10 @@
 """Screen time per person: how long each person of an episode is on screen.
 
 A person's screen time is the union of the analysed frames in which any of their tracks has a
-detection, each frame standing for 1/analysis_fps seconds (DESIGN.md's rule): two of their tracks
-in one frame count that frame once.
+detection, each frame standing for the time until the next analysed frame (the frames table's
+`duration_s`, capped; 1/analysis_fps for a constant-rate stream, DESIGN.md's rule): two of their
+tracks in one frame count that frame once. One `FrameSeconds` serves the episode's table, the
+show's and the review pages, so they agree.
 """
 
 from __future__ import annotations
@@ -13,7 +15,29 @@ import pyarrow as pa
 from screentime.contracts.tables import SCREENTIME_SCHEMA
 
 
-def screen_time_table(detections: pa.Table, people: pa.Table, crops: pa.Table, analysis_fps: float,
+class FrameSeconds:
+    """The seconds a set of analysed frames stands for: the sum of their `duration_s` in the frames
+    table. A frames table written before that column existed counts 1/analysis_fps per frame."""
+
+    def __init__(self, frames: pa.Table | None, analysis_fps: float):
+        self.fallback = 1.0 / analysis_fps if analysis_fps > 0 else 0.0
+        self.index = self.seconds = None
+        if frames is not None and "duration_s" in frames.schema.names and frames.num_rows:
+            order = np.argsort(frames["frame_index"].to_numpy())
+            self.index = frames["frame_index"].to_numpy()[order]
+            self.seconds = frames["duration_s"].to_numpy(zero_copy_only=False)[order]
+
+    def of(self, frame_indices: np.ndarray) -> float:
+        """Seconds of these frames, each counted once."""
+        unique = np.unique(frame_indices)
+        if self.index is None:
+            return len(unique) * self.fallback
+        at = np.clip(np.searchsorted(self.index, unique), 0, len(self.index) - 1)
+        known = self.index[at] == unique
+        return float(self.seconds[at[known]].sum()) + int((~known).sum()) * self.fallback
+
+
+def screen_time_table(detections: pa.Table, people: pa.Table, crops: pa.Table, frame_seconds: FrameSeconds,
                       duration_s: float, names: dict[int, str] | None = None) -> pa.Table:
     """One row per person, longest on screen first.
 
@@ -22,7 +46,6 @@ def screen_time_table(detections: pa.Table, people: pa.Table, crops: pa.Table, a
     crops:      track_id, frame_index, score, path (exported crops; may be empty)
     """
     names = names or {}
-    frame_s = 1.0 / analysis_fps if analysis_fps > 0 else 0.0
     det_frames = detections["frame_index"].to_numpy()
     det_times = detections["timestamp_s"].to_numpy()
     det_tracks = detections["track_id"].to_numpy()
@@ -34,8 +57,7 @@ def screen_time_table(detections: pa.Table, people: pa.Table, crops: pa.Table, a
     rows = []
     for person_id in sorted(set(people["person_id"].to_pylist())):
         mine = person_of == person_id
-        frames = np.unique(det_frames[mine])
-        seconds = len(frames) * frame_s
+        seconds = frame_seconds.of(det_frames[mine])
         parts = sum(1 for p in people["person_id"].to_pylist() if p == person_id)
         best = crop_person.get(person_id)
         rows.append({

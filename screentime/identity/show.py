@@ -23,6 +23,7 @@ from scipy.optimize import linear_sum_assignment
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.people import EpisodeLinks, EpisodePerson, Identity, PeopleRegistry, track_key
 from screentime.identity.embedder import cosine_distance_matrix
+from screentime.identity.screen_time import FrameSeconds
 
 SHOW_SCREENTIME_SCHEMA = pa.schema([
     ("identity_id", pa.int32()), ("name", pa.string()), ("named", pa.bool_()), ("ep_id", pa.string()),
@@ -40,6 +41,7 @@ class EpisodeTables:
     people: pa.Table  # track_id, part, first_frame, last_frame, person_id
     crops: pa.Table  # track_id, frame_index, score, path
     analysis_fps: float
+    frames: pa.Table | None = None  # frame_index, duration_s: the seconds each analysed frame stands for
 
 
 def identity_vectors(registry: PeopleRegistry, dim: int | None = None) -> dict[int, np.ndarray]:
@@ -108,9 +110,9 @@ def _carry_by_tracks(old: EpisodeLinks | None, run_id: str, people: list[Episode
 
 def episode_identity_rows(registry: PeopleRegistry, ep_id: str, tables: EpisodeTables) -> list[dict]:
     """One row per identity on screen in the episode after every edit: seconds are the union of
-    the analysed frames of all their track parts (1/fps s each), as for an episode's people."""
+    the analysed frames of all their track parts (each the time it stands for), as for an episode's people."""
     links = registry.episodes[ep_id]
-    frame_s = 1.0 / tables.analysis_fps if tables.analysis_fps > 0 else 0.0
+    frame_seconds = FrameSeconds(tables.frames, tables.analysis_fps)
     person_of = {p.person_id: p for p in links.people}
     det_tracks = tables.detections["track_id"].to_numpy()
     det_frames = tables.detections["frame_index"].to_numpy()
@@ -135,7 +137,7 @@ def episode_identity_rows(registry: PeopleRegistry, ep_id: str, tables: EpisodeT
         who = registry.identities[identity]
         rows.append({"identity_id": identity, "name": who.label, "named": who.name is not None, "ep_id": ep_id,
                      "season": ep.season, "episode": ep.episode,
-                     "seconds": round(len(np.unique(np.concatenate(chunks))) * frame_s, 3),
+                     "seconds": round(frame_seconds.of(np.concatenate(chunks)), 3),
                      "appearances": parts[identity], "crop": best.get(identity)})
     return sorted(rows, key=lambda r: (-r["seconds"], r["identity_id"]))
 

@@ -71,7 +71,8 @@ def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummar
                     detections=table_from_parquet(storage.get_bytes(tables.table_key(run_id, "detections"))),
                     people=table_from_parquet(people_bytes),
                     crops=table_from_parquet(storage.get_bytes(tables.table_key(run_id, "crops"))),
-                    analysis_fps=fps)
+                    analysis_fps=fps,
+                    frames=table_from_parquet(storage.get_bytes(tables.table_key(run_id, "frames"))))
             except FileNotFoundError:
                 continue  # published before people existed: nothing to link until it is re-run
             digest = hashlib.sha256(people_bytes).hexdigest()

@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from screentime.identity.embedders import DEFAULT_EMBEDDER, calibration
 from screentime.identity.episode import JUDGE_FACE_PX
 
-IDENTITY_REVISION = 2
+IDENTITY_REVISION = 3  # 3: seconds from each frame's duration_s, not 1/fps
 
 
 def _installed(*names: str) -> str:

@@ -113,6 +113,7 @@ class CutDetector:
         self.level = 0.0
         self.shift = (0.0, 0.0)  # the last global shift found (thumbnail px)
         self._starts: list[int] = []
+        self._start_times: list[float] = []  # each shot's first frame's presentation time
         self._prev: _Frame | None = None
         self._last_index = -1
         self._shot_start_s = 0.0
@@ -143,6 +144,7 @@ class CutDetector:
         self._last_index = frame_index
         if prev is None:
             self._starts.append(0)  # shot 0 covers the episode from its start
+            self._start_times.append(0.0)
             self._shot_start_s = timestamp_s
             return False
         scores = self._score(prev, cur)
@@ -155,15 +157,16 @@ class CutDetector:
         if is_cut:
             self.shot += 1
             self._starts.append(frame_index)
+            self._start_times.append(timestamp_s)
             self._shot_start_s = timestamp_s
         else:
             self._recent.append((timestamp_s, scores))
         return is_cut
 
-    def shots(self, fps: float, frame_count: int | None = None) -> list[Shot]:
+    def shots(self, fps: float, frame_count: int | None = None, end_s: float | None = None) -> list[Shot]:
         """The shots so far, the last one running to `frame_count` (default: the last frame seen);
         the frames skipped between two samples count in the earlier shot (as ShotDetector.shots)."""
-        return shots_from_starts(self._starts, self._last_index, fps, frame_count)
+        return shots_from_starts(self._starts, self._last_index, fps, frame_count, self._start_times, end_s)
 
     # ------------------------------------------------------------------ internals
 

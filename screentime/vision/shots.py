@@ -49,15 +49,22 @@ class Shot:
     end_s: float
 
 
-def shots_from_starts(starts: list[int], last_index: int, fps: float, frame_count: int | None) -> list[Shot]:
+def shots_from_starts(starts: list[int], last_index: int, fps: float, frame_count: int | None,
+                      start_times: list[float] | None = None, end_s: float | None = None) -> list[Shot]:
     """The shots that begin at `starts` (source frames, ascending), the last one running to
-    `frame_count` or past `last_index`, the last frame seen, whichever is later."""
+    `frame_count` or past `last_index`, the last frame seen, whichever is later.
+
+    Times are the stream's when given: `start_times` (each start's presentation time; shot 0
+    starts at 0) and `end_s` (the episode's end); otherwise frame / fps."""
     if not starts:
         return []
     if not fps > 0:
         raise ValueError("fps must be > 0")
     bounds = [*starts, max(frame_count or 0, last_index + 1)]
-    return [Shot(k, first, nxt - 1, first / fps, nxt / fps) for k, (first, nxt) in enumerate(pairwise(bounds))]
+    times = [0.0, *(start_times or [])[1:]] if start_times else [first / fps for first in starts]
+    ends = [*times[1:], end_s if end_s is not None else bounds[-1] / fps]
+    return [Shot(k, first, nxt - 1, times[k], max(ends[k], times[k]))
+            for k, (first, nxt) in enumerate(pairwise(bounds))]
 
 
 class _Thumb:
@@ -116,6 +123,7 @@ class ShotDetector:
         self.score = 0.0  # the last frame's score against the frame before
         self.level = 0.0  # the motion level that score was compared with
         self._starts: list[int] = []  # each shot's first frame
+        self._start_times: list[float] = []  # each shot's first frame's presentation time
         self._prev: _Thumb | None = None
         self._last_index = -1
         self._shot_start_s = 0.0
@@ -146,6 +154,7 @@ class ShotDetector:
         self._last_index = frame_index
         if prev is None:
             self._starts.append(0)  # shot 0 covers the episode from its start
+            self._start_times.append(0.0)
             self._shot_start_s = timestamp_s
             return False
         self.score = self._score(prev, thumb)
@@ -155,19 +164,20 @@ class ShotDetector:
         if is_cut:
             self.shot += 1
             self._starts.append(frame_index)
+            self._start_times.append(timestamp_s)
             self._shot_start_s = timestamp_s
         else:
             # The cut's own score stays out: it says nothing about motion within a shot.
             self._recent.append((timestamp_s, self.score))
         return is_cut
 
-    def shots(self, fps: float, frame_count: int | None = None) -> list[Shot]:
+    def shots(self, fps: float, frame_count: int | None = None, end_s: float | None = None) -> list[Shot]:
         """The shots so far, the last one running to `frame_count` (default: the last frame seen).
 
         A cut is seen at the first sampled frame of the new shot, so the frames skipped between
         two samples are counted in the earlier shot.
         """
-        return shots_from_starts(self._starts, self._last_index, fps, frame_count)
+        return shots_from_starts(self._starts, self._last_index, fps, frame_count, self._start_times, end_s)
 
     def _motion_level(self, now_s: float) -> float:
         recent = self._recent

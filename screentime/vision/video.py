@@ -8,6 +8,12 @@ Times come from the stream: each frame's presentation time (OpenCV's `CAP_PROP_P
 from FFmpeg's PTS), not its index over the container's average frame rate, which is wrong for a
 variable-frame-rate episode (a frame 20 s in was placed at 3 s). Sampling keeps at most one frame
 per `1 / fps` seconds of that time.
+
+Times are made monotone: where they go backwards (two recordings joined, an MPEG-TS timestamp
+reset or wrap) the stream goes on from the previous frame, and `timestamp_repairs` counts it. Each
+frame stands for the time until the next one, capped at `hold_cap` (a jump in the stream is not
+seconds on screen): a sampled frame's `duration_s` runs to the next sampled frame, and the
+episode's length is what decoded (`stream_seconds`), never what the container's header claims.
 """
 
 from __future__ import annotations
@@ -27,19 +33,31 @@ from screentime.contracts.errors import VideoError
 # No real video stores a frame in fewer bytes than this (container overhead alone is more): a frame
 # count above file size / this is a header that lies (a crafted AVI announced 10^9 frames).
 MIN_BYTES_PER_FRAME = 8
+# A frame stands for the time until the next one, but never longer than this (or two sampling
+# intervals, when sampling is sparser): a longer gap is a hole in the stream, not a frame on screen.
+MAX_FRAME_HOLD_S = 2.0
+
+
+def hold_cap(analysis_fps: float) -> float:
+    """The longest a frame may stand for, in seconds, at this sampling rate (0 = every frame)."""
+    return max(MAX_FRAME_HOLD_S, 2.0 / analysis_fps) if analysis_fps > 0 else MAX_FRAME_HOLD_S
 
 
 @dataclass(frozen=True)
 class VideoInfo:
     path: str
     fps: float
-    frame_count: int  # as announced by the container (capped when it cannot be true)
+    frame_count: int  # as announced by the container (capped when it cannot be true); after decoding, what decoded
     width: int
     height: int
     count_trusted: bool = True  # False: no count, or an impossible one; counts come from decoding
+    stream_seconds: float | None = None  # after decoding: the decoded stream's length
+    announced_frame_count: int | None = None  # after decoding: what the container announced
 
     @property
     def duration_s(self) -> float:
+        if self.stream_seconds is not None:
+            return self.stream_seconds
         return self.frame_count / self.fps if self.fps > 0 else 0.0
 
     def as_dict(self) -> dict:
@@ -50,6 +68,7 @@ class VideoInfo:
             "duration_s": round(self.duration_s, 3),
             "width": self.width,
             "height": self.height,
+            "announced_frame_count": self.announced_frame_count,
         }
 
 
@@ -59,6 +78,7 @@ class SampledFrame:
     timestamp_s: float
     image: np.ndarray  # full-resolution BGR
     det_image: np.ndarray  # BGR scaled to the detector's input (may be `image` itself)
+    duration_s: float = 0.0  # the time it stands for: until the next sampled frame (capped)
 
 
 # Still-image signatures: FFmpeg opens an image as a one-frame "video", so without this check a
@@ -140,8 +160,10 @@ def detector_input_size(width: int, height: int, det_size: int) -> tuple[int, in
 class FrameReader:
     """Iterate the sampled frames of a video, decoded in a background thread.
 
-    `frames_decoded` counts every frame the decoder produced; after iteration, `frames_unreadable`
-    is how many of the frames the container announced could not be decoded (a truncated file).
+    `frames_decoded` counts every frame the decoder produced and `stream_seconds` the time they
+    stand for (each until the next, capped); `timestamp_repairs` counts the times the stream's
+    presentation times went backwards and were continued. After iteration, `frames_unreadable` is
+    how many of the frames the container announced could not be decoded (a truncated file).
     """
 
     def __init__(self, info: VideoInfo, analysis_fps: float, det_size: int, queue_size: int = 16):
@@ -152,37 +174,60 @@ class FrameReader:
         # Area averaging avoids aliasing on strong downscales but costs ~3x a bilinear resize;
         # down to half size, bilinear keeps the faces the detector needs.
         self._interpolation = cv2.INTER_LINEAR if self.scale >= 0.5 else cv2.INTER_AREA
+        self.hold_cap = hold_cap(effective_fps(info.fps, analysis_fps) if self.step > 1.0 else 0.0)
         self.frames_decoded = 0
+        self.stream_seconds = 0.0
+        self.timestamp_repairs = 0
+        self._offset = 0.0  # added to the stream's times after a reset
+        self._gap = 1.0 / info.fps  # the latest frame-to-frame step, for frames without a time
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._error: BaseException | None = None
 
     @property
     def frames_unreadable(self) -> int:
-        """Announced frames that did not decode; 0 when the announced count was not believable."""
-        if not self.info.count_trusted:
+        """Announced frames that did not decode: 0 when the announced count was not believable, or
+        when the decoded stream is as long as the container said (its count was an estimate)."""
+        if not self.info.count_trusted or self.frames_decoded >= self.info.frame_count:
             return 0
-        return max(0, self.info.frame_count - self.frames_decoded)
+        announced_s = self.info.frame_count / self.info.fps
+        if announced_s - self.stream_seconds <= max(1.0, 0.01 * announced_s):
+            return 0
+        return self.info.frame_count - self.frames_decoded
 
     def _timestamp(self, cap: cv2.VideoCapture, index: int, previous: float) -> float:
-        """The grabbed frame's presentation time in seconds; index / fps when the stream has none."""
+        """The grabbed frame's presentation time in seconds, made monotone."""
         pts_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-        if math.isfinite(pts_ms) and (pts_ms > 0 or index == 0):
-            return max(pts_ms / 1000.0, previous)  # never backwards
-        return max(index / self.info.fps, previous)
+        if index == 0:
+            return pts_ms / 1000.0 if math.isfinite(pts_ms) and pts_ms > 0 else 0.0
+        if not math.isfinite(pts_ms) or pts_ms <= 0:  # no time (a raw stream): one step on
+            return previous + self._gap
+        timestamp = pts_ms / 1000.0 + self._offset
+        if timestamp <= previous:  # backwards: a reset or a join; go on from the previous frame
+            self.timestamp_repairs += 1
+            self._offset += previous + self._gap - timestamp
+            return previous + self._gap
+        return timestamp
 
     def _decode(self) -> None:
         cap = cv2.VideoCapture(self.info.path)
+        pending: SampledFrame | None = None  # sent once the next sampled frame gives its duration
+        timestamp = 0.0
         try:
             index = 0
-            timestamp = 0.0
             next_keep = 0.0  # seconds
             interval = self.step / self.info.fps if self.step > 1.0 else 0.0  # 1 / fps, or every frame
             while not self._stop.is_set():
                 if not cap.grab():
                     break
+                previous = timestamp
+                timestamp = self._timestamp(cap, index, previous)
+                if index > 0:
+                    gap = timestamp - previous
+                    if gap <= self.hold_cap:
+                        self._gap = gap
+                    self.stream_seconds += min(gap, self.hold_cap)
                 self.frames_decoded += 1
-                timestamp = self._timestamp(cap, index, timestamp)
                 if timestamp + 1e-3 >= next_keep:  # containers round times to the millisecond
                     next_keep += interval
                     if next_keep <= timestamp:  # after a gap in the stream: one frame, not a burst
@@ -193,19 +238,30 @@ class FrameReader:
                         if self.scale < 1.0:
                             det = cv2.resize(image, (self.det_width, self.det_height),
                                              interpolation=self._interpolation)
-                        item = SampledFrame(index, timestamp, image, det)
-                        while not self._stop.is_set():
-                            try:
-                                self._queue.put(item, timeout=0.1)
-                                break
-                            except queue.Full:
-                                continue
+                        if pending is not None:
+                            pending.duration_s = min(timestamp - pending.timestamp_s, self.hold_cap)
+                            self._put(pending)
+                        pending = SampledFrame(index, timestamp, image, det)
                 index += 1
+            if self.frames_decoded:
+                self.stream_seconds += min(self._gap, self.hold_cap)  # the last frame's own time
+            if pending is not None and not self._stop.is_set():
+                end = timestamp + min(self._gap, self.hold_cap)
+                pending.duration_s = min(end - pending.timestamp_s, self.hold_cap)
+                self._put(pending)
         except BaseException as exc:  # surfaced to the consumer
             self._error = exc
         finally:
             cap.release()
             self._put_end()
+
+    def _put(self, item: SampledFrame) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def _put_end(self) -> None:
         while True:
