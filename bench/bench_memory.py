@@ -4,7 +4,8 @@ unbounded (a budget of 1 TB, which is how it behaved before the bound).
 
 Each case runs `analyze_episode` in its own process on a synthetic clip (tests' cap13_edit2.mp4
 scaled up, Motion-JPEG in AVI, so OpenCV alone can write any size) and reports that process's peak
-RSS. Prints a table and writes the "Memory by frame size" section of bench/RESULTS.md. Usage:
+RSS. A case refused up front (one frame over the budget: 8K at `--det-size 0`) shows the process's
+peak when refused. Prints a table and writes the "Memory by frame size" section of bench/RESULTS.md. Usage:
 `make bench-memory` or `.venv/bin/python bench/bench_memory.py [--quick]`.
 """
 
@@ -56,14 +57,20 @@ from screentime.analysis.episode import analyze_episode
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.options import RunOptions
 from screentime.storage import LocalStorage
+from screentime.contracts.errors import InvalidOption
 from screentime.vision.video import probe_video
 options = RunOptions(**json.loads(sys.argv[2]))
 warnings = []
-analysis = analyze_episode(parse_episode_id("bench-s01e01"), probe_video(sys.argv[1]), "bench", options,
-                           LocalStorage(sys.argv[3]), on_warning=warnings.append)
+try:
+    analysis = analyze_episode(parse_episode_id("bench-s01e01"), probe_video(sys.argv[1]), "bench", options,
+                               LocalStorage(sys.argv[3]), on_warning=warnings.append)
+except InvalidOption as refused:  # one frame over the budget: refused before any frame is decoded
+    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "frames": 0,
+                      "seconds": 0.0, "capped": f"refused: {refused}"}))
+    sys.exit(0)
 print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "frames": analysis.frames.num_rows, "seconds": analysis.seconds,
-                  "capped": next((w for w in warnings if "capped" in w or "needs about" in w), "")}))
+                  "capped": next((w for w in warnings if "capped" in w), "")}))
 """
 
 
@@ -100,8 +107,9 @@ def main() -> int:
         if "error" in result:
             lines.append(f"| {name} | {label} | {bound} | failed | | {result['error'][:80]} |")
         else:
-            lines.append(f"| {name} | {label} | {bound} | {result['peak_mb']:,.0f} MB | {result['frames']} | "
-                         f"{result['capped'][:90]} |")
+            note = result["capped"]
+            note = note if note.startswith("refused") else note[:90]
+            lines.append(f"| {name} | {label} | {bound} | {result['peak_mb']:,.0f} MB | {result['frames']} | {note} |")
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     body = "\n".join(lines) + (f"\n\nOn {machine}; clips are cap13_edit2.mp4 scaled up (MJPG AVI). "
                                "\"unbounded\" sets SCREENTIME_FRAME_MEMORY_MB to 1 TB, which is how a run "
