@@ -32,7 +32,7 @@ demo: install
 	$(BIN)/screentime demo
 
 test: install
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q --durations=20
 
 test-all: install
 	$(BIN)/python -m pytest -q
