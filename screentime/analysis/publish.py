@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from screentime.analysis.episode import EpisodeAnalysis
 from screentime.contracts.episode import EpisodeId, parse_episode_id
-from screentime.contracts.layout import KINDS, EpisodeLayout
+from screentime.contracts.layout import KINDS, EpisodeLayout, is_run_id
 from screentime.contracts.manifest import Manifest, ModelInfo, SourceVideo
 from screentime.contracts.progress import utc_now
 from screentime.library.failures import FailureLedgers
@@ -51,11 +51,11 @@ def publish_manifest(storage: Storage, manifest: Manifest) -> tuple[Manifest, in
 
 def prune_other_runs(storage: Storage, layout: EpisodeLayout, keep: str) -> int:
     """Delete every run folder of the episode but `keep`'s, also empty ones and those holding only
-    temp files a killed writer left."""
+    temp files a killed writer left. A folder whose name is no run id is not a run's: left alone."""
     removed = 0
     for kind in KINDS:
         prefix = layout.episode_prefix(kind)
-        for run_id in set(storage.list_folders(prefix)) - {keep}:
+        for run_id in {name for name in storage.list_folders(prefix) if is_run_id(name)} - {keep}:
             removed += storage.delete_prefix(f"{prefix}{run_id}/")
     return removed
 
@@ -82,11 +82,13 @@ def discard_run(storage: Storage, ep: EpisodeId, run_id: str) -> int:
 
 def discard_stale_runs(storage: Storage, ep: EpisodeId, run_id: str) -> int:
     """Before run `run_id` writes anything: discard what earlier failed or killed runs of the episode
-    left (only one run of an episode goes at a time, so every other unpublished folder is stale)."""
+    left (only one run of an episode goes at a time, so every other unpublished run folder is stale;
+    a folder whose name is no run id, e.g. one someone made as progress.json, is left alone)."""
     manifest = read_manifest(storage, ep)
     keep = {run_id} | ({manifest.run_id} if manifest is not None else set())
     layout = EpisodeLayout(ep)
-    stale = set().union(*(storage.list_folders(layout.episode_prefix(kind)) for kind in KINDS)) - keep
+    folders = set().union(*(storage.list_folders(layout.episode_prefix(kind)) for kind in KINDS))
+    stale = {name for name in folders if is_run_id(name)} - keep  # a folder that is no run's is not ours
     return sum(discard_run(storage, ep, stale_run) for stale_run in sorted(stale))
 
 

@@ -67,11 +67,3 @@ def parse_episode_id(value: object) -> EpisodeId:
     if str(ep) != value:
         raise InvalidEpisodeId(f"episode id {value!r} is not canonical: use {str(ep)!r}")
     return ep
-
-
-def is_valid_episode_id(value: object) -> bool:
-    try:
-        parse_episode_id(value)
-    except InvalidEpisodeId:
-        return False
-    return True

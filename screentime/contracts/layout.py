@@ -2,7 +2,7 @@
 
     artifacts/frames/<show>/s<SS>/e<EE>/<run_id>/frame_<NNNNNN>.jpg
     artifacts/crops/<show>/s<SS>/e<EE>/<run_id>/track_<NNNN>/frame_<NNNNNN>.jpg
-    artifacts/manifests/<show>/s<SS>/e<EE>/<run_id>/{frames,detections,tracks,crops}.parquet
+    artifacts/manifests/<show>/s<SS>/e<EE>/<run_id>/<table>.parquet    (each of TABLES: frames ... screentime)
     artifacts/manifests/<show>/s<SS>/e<EE>/<run_id>/progress.jsonl   (the run's progress history)
     artifacts/manifests/<show>/s<SS>/e<EE>/manifest.json    (the commit point, written last)
     artifacts/manifests/<show>/s<SS>/e<EE>/progress.json    (latest progress record)
@@ -24,11 +24,16 @@ from dataclasses import dataclass
 
 from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
+from screentime.contracts.tables import SCHEMAS
 
 ARTIFACTS = "artifacts"
 KINDS = ("frames", "crops", "manifests")
-TABLES = ("frames", "detections", "tracks", "crops", "shots", "faces", "embeddings", "people", "screentime")
+TABLES = tuple(SCHEMAS)  # every table a run writes, one Parquet file each (contracts/tables.py)
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def is_run_id(name: str) -> bool:
+    return isinstance(name, str) and _RUN_ID.fullmatch(name) is not None
 
 
 def validate_run_id(run_id: str) -> str:

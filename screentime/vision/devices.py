@@ -34,12 +34,3 @@ def gpu_memory_budget(device: str) -> int | None:
 
     free, _total = torch.cuda.mem_get_info(torch.device(device))
     return free // 2
-
-
-def device_name(device: str) -> str:
-    """A human name for the record, e.g. `cpu` or `cuda:0 (NVIDIA H100 80GB HBM3)`."""
-    if device.startswith("cuda"):
-        import torch
-
-        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return device
