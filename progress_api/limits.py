@@ -3,7 +3,8 @@
 A stream holds its slot for as long as its response lasts: the slot is a FastAPI dependency with
 `yield`, whose exit runs once the response has ended, whether the run finished, the client went
 away, or a send timed out. `/healthz` reports the count, so a leak would show there.
-(Request bodies are bounded by FastAPI's own `max_body_size`, set in `create_app`.)
+(Request bodies are bounded in size by FastAPI's own `max_body_size`, set in `create_app`, and in time
+by the body deadline in `server.py`.)
 """
 
 from __future__ import annotations

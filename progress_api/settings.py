@@ -50,6 +50,10 @@ class ApiSettings(BaseSettings):
     head_timeout_s: float = Field(
         10.0, ge=0.1, le=300, validation_alias=_env("SCREENTIME_API_HEAD_TIMEOUT_S", "head_timeout_s"),
         description="Seconds a connection may take to send a request's head (line and headers); then it is closed")
+    body_timeout_s: float = Field(
+        10.0, ge=0.1, le=300, validation_alias=_env("SCREENTIME_API_BODY_TIMEOUT_S", "body_timeout_s"),
+        description="Seconds a request's body may take to arrive, from the end of its head; then it gets 408 "
+        "(or, when already answered, the connection is closed)")
     max_connections: int = Field(
         0, ge=0, le=1_000_000, validation_alias=_env("SCREENTIME_API_MAX_CONNECTIONS", "max_connections"),
         description="Open connections at most (0: the open-files limit less a reserve); past it, the one that "

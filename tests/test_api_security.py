@@ -1,6 +1,7 @@
 """The progress sidecar facing bad and hostile clients, on a real `screentime api` (uvicorn) on
 loopback: bad input refused before anything is touched, no way out of the artifact root, the
-token, CORS, bounded bodies, and event streams bounded per client and reaped when clients go.
+token (checked before a body is read), CORS, bodies bounded in size and in time, and event streams
+bounded per client and reaped when clients go.
 """
 
 from __future__ import annotations
@@ -273,6 +274,8 @@ def test_settings_refuse_cors_wildcards_and_odd_limits():
         ApiSettings(trusted_proxies=["*"])
     with pytest.raises(ValueError):
         ApiSettings(head_timeout_s=0)
+    with pytest.raises(ValueError):
+        ApiSettings(body_timeout_s=0)
     assert ApiSettings(trusted_proxies="10.0.0.5, 10.1.0.0/16").trusted_proxies == ["10.0.0.5", "10.1.0.0/16"]
 
 
@@ -544,3 +547,149 @@ def test_head_is_answered_like_get_without_a_body(api):
         assert head.status_code == get.status_code == 200 and head.content == b"", path
         assert head.headers["content-type"] == get.headers["content-type"]
     assert httpx.head(f"{api.url}/episodes/a-s01e01/events").status_code == 405  # no head without a stream
+
+
+# --- slow request bodies: the token first, a deadline for the rest ---------------------------------
+
+BODY_TIMEOUT_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def slow_body_api(tmp_path_factory):
+    """A token, a 3 s body deadline, room for 20 connections (and a head deadline far beyond the test)."""
+    server = api_with(tmp_path_factory, "slowbody", SCREENTIME_API_TOKEN="s3cret-token",
+                      SCREENTIME_API_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S), SCREENTIME_API_MAX_CONNECTIONS="20",
+                      SCREENTIME_API_HEAD_TIMEOUT_S="60")
+    yield server
+    server.stop()
+
+
+def start_slow_post(api, path: str, token: str | None) -> socket.socket:
+    """POST `path` announcing a 60,000-byte body and sending its first byte only."""
+    sock = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: 60000\r\n{auth}\r\n{{".encode())
+    return sock
+
+
+def start_slow_launch(api, token: str | None) -> socket.socket:
+    return start_slow_post(api, "/jobs/detect_track", token)
+
+
+def answer_within(sock: socket.socket, seconds: float) -> bytes:
+    """What the server sends back within `seconds` (until it closes or goes quiet)."""
+    sock.settimeout(seconds)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+            if b"\r\n\r\n" in data and data.endswith(b"}"):
+                break
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return data
+
+
+def closed_after_answer(sock: socket.socket, within_s: float) -> bool:
+    """The server closed the connection within `within_s`, after whatever it answered."""
+    sock.settimeout(within_s)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_write_without_the_token_is_refused_before_its_body_arrives(slow_body_api):
+    spec = httpx.get(f"{slow_body_api.url}/openapi.json", timeout=10).json()
+    writes = {path: ops[method] for path, ops in spec["paths"].items() for method in ops if method != "get"}
+    assert all(set(spec["paths"][path]) <= {"get", "post"} for path in writes)  # every write is a POST...
+    assert all(op.get("security") == [{"HTTPBearer": []}] for op in writes.values())  # ...that needs the token
+    assert {"/jobs/detect_track", "/shows/{show}/people/edits", "/shows/{show}/people/undo"} <= set(writes)
+    socks = [start_slow_post(slow_body_api, path.replace("{show}", "some-show"), token)
+             for path in writes for token in (None, "wrong")]
+    try:
+        started = time.monotonic()
+        for sock in socks:
+            answer = answer_within(sock, 2)
+            assert answer.startswith(b"HTTP/1.1 401 ") and time.monotonic() - started < 2, answer[:200]
+            assert b'{"detail":"missing or wrong bearer token"}' in answer and b"www-authenticate: Bearer" in answer
+        for sock in socks:  # the rest of the body is not waited for past the body deadline
+            assert closed_after_answer(sock, BODY_TIMEOUT_S + 2)
+    finally:
+        for sock in socks:
+            sock.close()
+    # A launch that sends its whole body at once still gets its 401 (and the right token gets past it).
+    url = f"{slow_body_api.url}/jobs/detect_track"
+    probe = {"ep_id": "show-s01e01", "video": "/etc/passwd"}
+    assert httpx.post(url, json=probe, timeout=10).status_code == 401
+    assert httpx.post(url, json=probe, headers={"Authorization": "Bearer s3cret-token"}, timeout=10).status_code == 422
+
+
+def test_a_request_body_that_is_slow_to_arrive_gets_408_and_is_closed(slow_body_api):
+    sock = start_slow_launch(slow_body_api, "s3cret-token")
+    try:
+        started, answer = time.monotonic(), b""
+        sock.settimeout(0.25)
+        while time.monotonic() - started < BODY_TIMEOUT_S + 3 and not answer:  # a byte every 0.25 s
+            try:
+                sock.sendall(b" ")
+                answer = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        answer += answer_within(sock, 2)
+        took = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+        assert BODY_TIMEOUT_S - 0.5 < took < BODY_TIMEOUT_S + 2, took
+        assert b"connection: close" in answer.lower() and b"SCREENTIME_API_BODY_TIMEOUT_S" in answer
+        assert closed_after_answer(sock, 2)
+    finally:
+        sock.close()
+
+
+def test_slow_bodies_do_not_starve_healthz(slow_body_api):
+    """40 connections trickling launch bodies against a cap of 20: past the cap the one that has
+    waited longest makes room, /healthz keeps answering at once, and every one is closed by the
+    body deadline."""
+    before = open_fds(slow_body_api.process.pid)
+    slow = [start_slow_launch(slow_body_api, "s3cret-token") for _ in range(40)]
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.is_set():
+            for sock in slow:
+                try:
+                    sock.sendall(b" ")
+                except OSError:
+                    pass
+            stop.wait(0.5)
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        started = time.monotonic()
+        for _ in range(5):
+            asked = time.monotonic()
+            assert httpx.get(f"{slow_body_api.url}/healthz", timeout=2).status_code == 200
+            assert time.monotonic() - asked < 1
+        assert time.monotonic() - started < BODY_TIMEOUT_S  # all answered while the bodies were still due
+        assert open_fds(slow_body_api.process.pid) <= before + 20 + 2
+        pending = list(slow)
+
+        def all_closed() -> bool:
+            pending[:] = [sock for sock in pending if not closed_after_answer(sock, 0.01)]
+            return not pending
+
+        wait_for(all_closed, BODY_TIMEOUT_S + 5, 0.2, "every slow body to be closed (evicted, or 408 at its deadline)")
+    finally:
+        stop.set()
+        trickler.join(5)
+        for sock in slow:
+            sock.close()
+    assert httpx.get(f"{slow_body_api.url}/healthz", timeout=2).status_code == 200

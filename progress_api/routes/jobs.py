@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import InvalidOption, ScreentimeError, VideoError
 from screentime.library.inputs import check_run_inputs
+from screentime.progress.store import UnreadableProgress
 from screentime.progress_api.dagster_client import DagsterUnavailable, LaunchRejected
-from screentime.progress_api.deps import DagsterDep, HubDep, SettingsDep, StreamSlotIfAsked, require_token
+from screentime.progress_api.deps import (
+    DagsterDep,
+    HubDep,
+    SettingsDep,
+    StreamSlotIfAsked,
+    TokenFirstRoute,
+    require_token,
+)
 from screentime.progress_api.limits import EVENT_STREAM
 from screentime.progress_api.models import ErrorResponse, LaunchRequest, LaunchResponse, ValidationErrorResponse
 from screentime.progress_api.sse import RUN_ID_HEADER, event_stream
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=TokenFirstRoute)
+log = logging.getLogger(__name__)
 
 
 @router.post(
@@ -61,7 +71,10 @@ async def detect_track(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
     # Before answering: polling says `queued` and the events URL (with or without run_id) follows
     # this run from the moment the client has its id, not a 404 or the previous run's replay.
-    await asyncio.to_thread(hub.store.announce, ep, run_id)
+    try:
+        await asyncio.to_thread(hub.store.announce, ep, run_id)
+    except UnreadableProgress as exc:  # a folder where progress.json goes: the run is launched all the same
+        log.warning("run %s of %s launched, its queued record not written: %s", run_id, ep, exc)
     if EVENT_STREAM in accept:
         return await event_stream(hub, settings, ep, run_id, after=0)
     events_url = request.url_for("get_events", ep_id=str(ep)).include_query_params(run_id=run_id)

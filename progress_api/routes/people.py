@@ -22,7 +22,7 @@ from screentime.contracts.review import PeopleView, ScreentimeView
 from screentime.identity.edits import InvalidEdit, NothingToUndo, edit_people, undo_last
 from screentime.identity.registry import StaleRegistry, load_registry
 from screentime.identity.review import NamedFilter, ReviewReader, screentime_table
-from screentime.progress_api.deps import ReaderDep, require_token
+from screentime.progress_api.deps import ReaderDep, TokenFirstRoute, require_token
 from screentime.progress_api.models import (
     EPISODE_ID_PATTERN,
     RUN_ID_PATTERN,
@@ -32,7 +32,7 @@ from screentime.progress_api.models import (
 )
 from screentime.storage.parquet import PARQUET, table_to_parquet
 
-router = APIRouter(tags=["people"])
+router = APIRouter(tags=["people"], route_class=TokenFirstRoute)
 SHOW_PATTERN = r"^(?=.{1,64}$)[a-z0-9]+(-[a-z0-9]+)*$"  # as EpisodeId checks a show slug
 CROP_CACHE = "public, max-age=31536000, immutable"  # a crop's URL names its run: it never changes
 ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}}
