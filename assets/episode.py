@@ -13,10 +13,10 @@ from pydantic import Field
 
 from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episode
 from screentime.analysis.episode import analyze_episode
-from screentime.analysis.publish import discard_run, discard_stale_runs, manifest_for, publish_manifest
+from screentime.analysis.publish import discard_run, discard_stale_runs, manifest_for, publish_manifest, read_manifest
 from screentime.analysis.versions import analysis_code_version
 from screentime.assets.checks import report_check
-from screentime.assets.guard import claim_episode
+from screentime.assets.guard import already_analysed, claim_episode, stop_if_orphaned
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import EpisodeBusy
@@ -24,7 +24,8 @@ from screentime.contracts.layout import EpisodeLayout
 from screentime.contracts.manifest import Manifest
 from screentime.contracts.names import ANALYSIS_OP, EPISODE_GROUP, GPU_POOL
 from screentime.contracts.options import RunOptions
-from screentime.contracts.progress import ProgressRecord
+from screentime.contracts.progress import ProgressRecord, utc_now
+from screentime.identity.versions import identity_code_version
 from screentime.library.failures import record_failed_run
 from screentime.library.sources import local_video, resolve_video
 from screentime.progress.clock import ProgressClock
@@ -71,24 +72,38 @@ ANALYSIS_TABLES = {
 @dg.multi_asset(
     name=ANALYSIS_OP,
     outs={
+        # Not required: a run asking for what was just published yields none (`already_analysed`),
+        # and the steps after it are skipped.
         name: dg.AssetOut(io_manager_key="table_io_manager", group_name=EPISODE_GROUP,
-                          code_version=ANALYSIS_VERSION, description=description)
+                          code_version=ANALYSIS_VERSION, description=description, is_required=False)
         for name, description in ANALYSIS_TABLES.items()
     },
     partitions_def=episode_partitions,
     pool=GPU_POOL,  # one analysis at a time per GPU slot (see pipelines/dagster.yaml)
 )
 def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, storage: StorageResource):
+    with stop_if_orphaned(context.instance, context.run_id):  # exits if its run worker dies
+        yield from _analyse(context, config, storage)
+
+
+def _analyse(context: dg.AssetExecutionContext, config: EpisodeConfig, storage: StorageResource):
     ep = parse_episode_id(context.partition_key)
     emit = _emitter(context, storage)
     claim_episode(context.instance, str(ep), context.run_id)  # before anything is written
     try:
         store = storage.get_storage()
         store.check_writable()
+        location = resolve_video(ep, config.video)
+        published = read_manifest(store, ep)
+        if already_analysed(context.instance, published, ep, context.dagster_run, location, config.run_options(),
+                            {"detections": ANALYSIS_VERSION, "embeddings": identity_code_version()}):
+            context.log.info(f"nothing to do: {ep} was analysed by run {published.run_id}, for the same video and "
+                             "code, after this run was requested; its manifest stands")
+            emit(done_record(published, context.run_id))
+            return
         stale = discard_stale_runs(store, ep, context.run_id)
         if stale:
             context.log.info(f"removed {stale} file(s) that earlier failed runs of {ep} left")
-        location = resolve_video(ep, config.video)
         with local_video(location) as path:  # an s3:// video is downloaded for the run
             source = probe_video(path)
             analysis = analyze_episode(
@@ -134,6 +149,20 @@ def episode_analysis(context: dg.AssetExecutionContext, config: EpisodeConfig, s
                  {"tracks_outside": bad_tracks, "episode_frames": analysis.episode_frames})
 
 
+def done_record(manifest: Manifest, run_id: str) -> ProgressRecord:
+    """The `done` record of `run_id` for the published `manifest`: its counts and artifacts (the
+    run that published it, or a run that found it already published for what it asked)."""
+    counts, timings = manifest.counts, manifest.timings
+    published_now = manifest.run_id == run_id
+    return ProgressRecord(
+        ep_id=manifest.ep_id, run_id=run_id, phase="done",
+        frames_done=counts.frames_analyzed, frames_total=counts.frames_analyzed, ratio=1.0,
+        seconds=timings.seconds if published_now else 0.0, fps=timings.fps if published_now else 0.0,
+        eta_seconds=0.0, device=manifest.device, updated_at=manifest.created_at if published_now else utc_now(),
+        seq=0, counts=counts, artifacts=manifest.artifacts,
+    )
+
+
 def _discard_partial_outputs(context: dg.AssetExecutionContext, storage: StorageResource) -> None:
     try:
         discard_run(storage.get_storage(), parse_episode_id(context.partition_key), context.run_id)
@@ -173,6 +202,12 @@ def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:
 )
 def manifests(context: dg.AssetExecutionContext, frames: pa.Table, people: pa.Table,
               storage: StorageResource) -> dg.MaterializeResult:
+    with stop_if_orphaned(context.instance, context.run_id):
+        return _publish(context, frames, people, storage)
+
+
+def _publish(context: dg.AssetExecutionContext, frames: pa.Table, people: pa.Table,
+             storage: StorageResource) -> dg.MaterializeResult:
     manifest = Manifest.model_validate_json(frames.schema.metadata[MANIFEST_METADATA])
     manifest.counts.people = len(set(people["person_id"].to_pylist()))
     if manifest.ep_id != context.partition_key:
@@ -184,13 +219,7 @@ def manifests(context: dg.AssetExecutionContext, frames: pa.Table, people: pa.Ta
     store = storage.get_storage()
     manifest, pruned = publish_manifest(store, manifest)
     counts, timings = manifest.counts, manifest.timings
-    done = ProgressRecord(
-        ep_id=manifest.ep_id, run_id=context.run_id, phase="done",
-        frames_done=counts.frames_analyzed, frames_total=counts.frames_analyzed, ratio=1.0,
-        seconds=timings.seconds, fps=timings.fps, eta_seconds=0.0, device=manifest.device,
-        updated_at=manifest.created_at, seq=0, counts=counts, artifacts=manifest.artifacts,
-    )
-    _emitter(context, storage)(done)
+    _emitter(context, storage)(done_record(manifest, context.run_id))
     manifest_uri = store.uri(EpisodeLayout(parse_episode_id(manifest.ep_id)).manifest_key)
     return dg.MaterializeResult(metadata={
         **counts.model_dump(), "device": manifest.device, "seconds": timings.seconds,

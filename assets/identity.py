@@ -12,6 +12,7 @@ import dagster as dg
 import pyarrow as pa
 
 from screentime.assets.checks import analysis_manifest, one_person_per_part, report_check, within_length
+from screentime.assets.guard import stop_if_orphaned
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.names import EPISODE_GROUP
@@ -28,6 +29,8 @@ from screentime.resources.storage import StorageResource
 from screentime.vision.devices import resolve_device
 
 IDENTITY_VERSION = identity_code_version()
+
+
 def _report(context: dg.AssetExecutionContext, storage: StorageResource, phase: str, frames: int) -> None:
     """A progress record for this phase (the ratio stays where the analysis left it)."""
     def emit(record: ProgressRecord) -> None:
@@ -56,7 +59,8 @@ def _same_run(table: pa.Table, *sources: pa.Table) -> pa.Table:
 def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Table,
                storage: StorageResource) -> dg.Output:
     _report(context, storage, "embedding", tracks.num_rows)
-    table, stats = embed_tracks(faces, tracks, load_embedder(DEFAULT_EMBEDDER, _identity_device()))
+    with stop_if_orphaned(context.instance, context.run_id):  # exits if its run worker dies
+        table, stats = embed_tracks(faces, tracks, load_embedder(DEFAULT_EMBEDDER, _identity_device()))
     return dg.Output(_same_run(table, tracks), metadata={
         "track_parts": table.num_rows, "faces_embedded": stats.faces, "seconds": round(stats.seconds, 3),
         "ms_per_face": round(stats.ms_per_face, 1), "splits": table.num_rows - tracks.num_rows,
@@ -76,7 +80,8 @@ def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Ta
 def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: pa.Table,
            storage: StorageResource):
     _report(context, storage, "grouping", embeddings.num_rows)
-    table = group_episode(embeddings, detections)
+    with stop_if_orphaned(context.instance, context.run_id):
+        table = group_episode(embeddings, detections)
     persons = len(set(table["person_id"].to_pylist()))
     unsure = len(set(table.filter(table["unsure"])["person_id"].to_pylist()))
     yield dg.Output(_same_run(table, embeddings), metadata={"people": persons, "track_parts": table.num_rows,

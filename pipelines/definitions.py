@@ -6,6 +6,7 @@ from screentime.assets import embeddings, episode_analysis, episode_checks, mani
 from screentime.pipelines.jobs import episode_job
 from screentime.pipelines.loggers import console_logger, progress_logger
 from screentime.pipelines.progress_sensors import progress_sensors
+from screentime.pipelines.run_monitor import episode_run_monitor
 from screentime.pipelines.schedules import nightly_catch_up
 from screentime.pipelines.sensors import episode_discovery
 from screentime.pipelines.show_sensors import people_edits, show_job, show_rollup
@@ -19,7 +20,7 @@ def build_defs(storage: StorageResource) -> dg.Definitions:
         assets=[episode_analysis, embeddings, people, screentime, manifests, show_people],
         asset_checks=episode_checks,
         jobs=[episode_job, show_job],
-        sensors=[*progress_sensors, episode_discovery, show_rollup, people_edits],
+        sensors=[*progress_sensors, episode_run_monitor, episode_discovery, show_rollup, people_edits],
         schedules=[nightly_catch_up],
         loggers={"progress": progress_logger, "console": console_logger},
         resources={

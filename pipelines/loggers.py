@@ -40,7 +40,7 @@ class ProgressFileHandler(logging.Handler):
             return
         try:
             written = _store(settings).write(ProgressRecord.model_validate(data))
-            if self.echo:
+            if self.echo and written is not None:  # None: a superseded run's record, not written
                 sys.stdout.write(written.model_dump_json() + "\n")
                 sys.stdout.flush()
         except Exception as exc:  # a logger must never break the run it reports on

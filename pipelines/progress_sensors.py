@@ -13,7 +13,7 @@ import dagster as dg
 
 from screentime.analysis.publish import discard_run
 from screentime.contracts.episode import parse_episode_id
-from screentime.contracts.errors import InvalidEpisodeId
+from screentime.contracts.errors import InvalidEpisodeId, RunWorkerDied
 from screentime.contracts.names import ANALYSIS_OP, EPISODE_JOB, PARTITION_TAG, QUARANTINED_TAG
 from screentime.library.failures import NOT_COUNTED, record_failed_run
 from screentime.progress.store import ProgressStore
@@ -58,7 +58,8 @@ def close_episode_run(
 
 
 def failure_reason(context: dg.RunFailureSensorContext) -> tuple[str, str]:
-    """(error type, message) of the deepest cause of the first failed step, or of the run."""
+    """(error type, message) of the deepest cause of the first failed step, or of the run: for a run
+    whose whole process died, `RunWorkerDied` (not counted against the file)."""
     for event in context.get_step_failure_events():
         error = event.step_failure_data.error
         while error is not None and error.cause is not None:
@@ -67,7 +68,29 @@ def failure_reason(context: dg.RunFailureSensorContext) -> tuple[str, str]:
             return CRASH, "the step's process died (killed, or out of memory)"
         if error is not None:
             return error.cls_name or "StepFailure", (error.message.strip() or error.cls_name).splitlines()[0]
+    died = worker_death(context)
+    if died is not None:
+        return RunWorkerDied.__name__, died
     return "RunFailure", context.failure_event.message or "the run failed"
+
+
+def worker_death(context: dg.RunFailureSensorContext) -> str | None:
+    """How the run's process died, when that is why it failed: marked so by `fail_dead_run` (its
+    process is gone: a killed `screentime run`, or a run worker whose code server is gone too), or
+    by the code server that launched its run worker (Dagster's engine event "Run execution process
+    for <run> was terminated by signal 9 (SIGKILL)...")."""
+    error = getattr(context.failure_event.event_specific_data, "error", None)
+    if error is not None and error.cls_name == RunWorkerDied.__name__:
+        return error.message
+    run_id = context.dagster_run.run_id
+    records = context.instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+    crashed = f"Run execution process for {run_id} "  # after the code server's "[DagsterApiServer] "
+    for record in reversed(records):
+        event = record.event_log_entry.dagster_event
+        _, found, how = (event.message or "").partition(crashed) if event is not None else ("", "", "")
+        if found:
+            return "the run worker " + how.split(" This ")[0]
+    return None
 
 
 # monitor_all_code_locations: runs started in-process on the same instance (`screentime run`)

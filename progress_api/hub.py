@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from screentime.contracts.episode import EpisodeId
 from screentime.contracts.progress import ProgressRecord
-from screentime.progress.store import ProgressStore
+from screentime.progress.store import ProgressStore, UnreadableProgress
 
 log = logging.getLogger(__name__)
 # Re-read the history now and then even when progress.json did not change: a run closed by the
@@ -82,7 +82,10 @@ class ProgressHub:
         last_full = 0.0
         while not feed.ended:
             try:
-                latest = await asyncio.to_thread(self.store.latest, ep)
+                try:
+                    latest = await asyncio.to_thread(self.store.latest, ep)
+                except UnreadableProgress:  # nothing to notice a change by: read the run's history each poll
+                    latest, seen = None, ()
                 marker = None if latest is None else (latest.run_id, latest.seq, latest.phase)
                 have = feed.records[-1].seq if feed.records else 0
                 # progress.json is written before the history line: keep reading until it shows up.

@@ -27,8 +27,11 @@ def test_the_template_instance_queues_runs_within_limits(tmp_path):
         assert queue.tag_concurrency_limits == [
             {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
         assert config.pool_config.default_pool_limit == 1
-        assert config.pool_config.pool_granularity.value == "run"  # a killed run holds no slot
+        assert config.pool_config.pool_granularity.value == "run"  # a step never waits on a slot
         assert instance.event_log_storage.supports_global_concurrency_limits  # slots are enforced
+        # Dagster's run monitoring (stuck starts and cancels, slots of finished runs); a run whose
+        # process died is failed by the code server or the episode_run_monitor sensor (test_dead_runs.py).
+        assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts == 0
 
 
 def test_only_the_analysis_step_is_in_the_gpu_pool():
@@ -79,11 +82,12 @@ def test_the_daemon_runs_sensor_and_backfill_runs_within_the_limits(tmp_path, ca
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-            wait_until(lambda: len(instance.get_runs()) == 2, "the sensor's two runs")
+            episode_runs = dg.RunsFilter(job_name="episode_job")  # not the show roll-ups they cause
+            wait_until(lambda: len(instance.get_runs(episode_runs)) == 2, "the sensor's two runs")
             queued = subprocess.run([os.path.join(bin_dir, "screentime"), "backfill", "show", "--season", "1"],
                                     env=env, capture_output=True, text=True, timeout=120)
             assert queued.returncode == 0, queued.stderr
-            runs = wait_until(lambda: (r := instance.get_runs()) and len(r) == 4
+            runs = wait_until(lambda: (r := instance.get_runs(episode_runs)) and len(r) == 4
                               and all(run.is_finished for run in r) and r, "four finished runs")
             assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 4
             by_episode = {}

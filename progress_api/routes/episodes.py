@@ -13,6 +13,7 @@ from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
 from screentime.contracts.layout import ARTIFACTS, MANIFEST_FILE, PROGRESS_FILE, episode_of_key, validate_run_id
 from screentime.contracts.progress import ProgressRecord
+from screentime.progress.store import ProgressStore, UnreadableProgress
 from screentime.progress_api.deps import HubDep, SettingsDep, StoreDep, StreamSlot
 from screentime.progress_api.models import (
     EPISODE_ID_EXAMPLE,
@@ -51,6 +52,19 @@ def _episode_of(key: str) -> EpisodeId | None:
     return episode_of_key(key, _PROGRESS_FILES)
 
 
+_UNREADABLE = {503: {"model": ErrorResponse, "description": "The episode's progress.json is not a valid record "
+                     "(or is a folder); a run replaces a bad file"}}
+
+
+def _latest(store: ProgressStore, ep: EpisodeId) -> ProgressRecord | None:
+    """The episode's latest record; 503 with one line when its progress.json cannot be read."""
+    try:
+        return store.latest(ep)
+    except UnreadableProgress as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"the progress record of {ep} cannot be read: {exc}") from exc
+
+
 @router.get("", response_model=EpisodeList, summary="Every episode with its latest progress")
 def list_episodes(store: StoreDep) -> EpisodeList:
     keys = store.storage.list_keys(f"{ARTIFACTS}/manifests/")
@@ -59,7 +73,7 @@ def list_episodes(store: StoreDep) -> EpisodeList:
     for ep in sorted({ep for key in keys if (ep := _episode_of(key))}):
         try:
             record = store.latest(ep)
-        except ValueError:  # one unreadable progress.json must not hide every other episode
+        except UnreadableProgress:  # one unreadable progress.json (or a folder there) hides no other episode
             continue
         if record is None:
             continue  # a manifest without progress (written by an older version): nothing live
@@ -72,15 +86,10 @@ def list_episodes(store: StoreDep) -> EpisodeList:
 
 @router.get(
     f"{EPISODE_PATH}/progress", response_model=ProgressRecord, summary="The episode's latest progress record",
-    responses={404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse},
-               503: {"model": ErrorResponse, "description": "The episode's progress.json is not a valid record"}},
+    responses={404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}, **_UNREADABLE},
 )
 def get_progress(ep: EpisodeDep, store: StoreDep) -> ProgressRecord:
-    try:
-        record = store.latest(ep)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the progress record of {ep} cannot be read "
-                            "(a run will write a new one); its history is in progress.jsonl") from exc
+    record = _latest(store, ep)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no progress recorded for episode {ep}")
     return record
@@ -105,6 +114,7 @@ def _after(last_event_id: str) -> int:
         204: {"description": "Last-Event-ID is already the run's terminal event: nothing more to send."},
         404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse},
         429: {"model": ErrorResponse, "description": "The client already holds its limit of open streams"},
+        **_UNREADABLE,
     },
 )
 async def get_events(
@@ -120,7 +130,7 @@ async def get_events(
 ) -> Response:
     after = _after(last_event_id)
     if run_id is None:
-        latest = await asyncio.to_thread(hub.store.latest, ep)
+        latest = await asyncio.to_thread(_latest, hub.store, ep)
         if latest is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no progress recorded for episode {ep}")
         run_id = latest.run_id

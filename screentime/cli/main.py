@@ -118,11 +118,17 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
             print(f"error: run {result.run_id} failed: {error_type}: {message} ({cleaned}; the whole log: "
                   f"`make ui`, Runs > {result.run_id})", file=sys.stderr)
             return EXIT_FAILED
+        from screentime.analysis.publish import read_manifest
         from screentime.contracts.layout import EpisodeLayout
 
         store = storage.get_storage()
         manifest_uri = store.uri(EpisodeLayout(ep).manifest_key)
-        print(f"done: run {result.run_id}; manifest at {manifest_uri}", file=sys.stderr)
+        published = read_manifest(store, ep)
+        if published is not None and published.run_id != result.run_id:  # see assets/guard.py, already_analysed
+            print(f"done: run {result.run_id} had nothing to do: run {published.run_id} analysed {ep} for the same "
+                  f"video, options and code while it waited; manifest at {manifest_uri}", file=sys.stderr)
+        else:
+            print(f"done: run {result.run_id}; manifest at {manifest_uri}", file=sys.stderr)
         from screentime.cli.people import print_episode_summary
 
         print_episode_summary(store, ep)

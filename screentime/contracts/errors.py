@@ -23,3 +23,9 @@ class StorageError(ScreentimeError):
 
 class EpisodeBusy(ScreentimeError):
     """Another run is analysing the same episode right now."""
+
+
+class RunWorkerDied(ScreentimeError):
+    """The process that ran a run (`screentime run`, a run worker) died: killed, or the machine ran
+    out of memory. The run is marked failed by whoever notices; it says nothing about the video."""
+

@@ -53,6 +53,18 @@ def _s3_mtime_ns(obj: dict) -> int:
 
 def video_fingerprint(location: str) -> str:
     """The fingerprint a scan gives the video at `location` (a path or s3:// URI); '' when absent."""
+    found = _stat_video(location)
+    return "" if found is None else fingerprint(*found)
+
+
+def video_at(ep: EpisodeId, location: str) -> EpisodeVideo | None:
+    """The episode's video at `location` as a scan would list it (size, mtime); None when absent."""
+    found = _stat_video(location)
+    return None if found is None else EpisodeVideo(ep, location, *found)
+
+
+def _stat_video(location: str) -> tuple[int, int] | None:
+    """(size, mtime in ns) of a video file or s3:// object; None when it is absent."""
     if location.startswith("s3://"):
         from screentime.storage.s3 import iter_objects, make_client, parse_s3_uri
         from screentime.storage.settings import StorageSettings
@@ -61,12 +73,12 @@ def video_fingerprint(location: str) -> str:
         settings = StorageSettings.from_env()
         client = make_client(settings.aws_region, settings.endpoint_url)
         found = next((obj for obj in iter_objects(client, bucket, key) if obj["Key"] == key), None)
-        return "" if found is None else fingerprint(int(found["Size"]), _s3_mtime_ns(found))
+        return None if found is None else (int(found["Size"]), _s3_mtime_ns(found))
     try:
         stat = Path(location).expanduser().stat()
     except OSError:
-        return ""
-    return fingerprint(stat.st_size, stat.st_mtime_ns)
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 @dataclass(frozen=True)

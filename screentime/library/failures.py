@@ -28,8 +28,10 @@ from screentime.library.sources import default_video_path
 from screentime.storage import Storage
 
 # Failures that say nothing about the episode's file: a refused duplicate run, a launcher's bad
-# option or partition key. They are not counted (the sensor and schedule launch with defaults).
-NOT_COUNTED = ("EpisodeBusy", "InvalidOption", "InvalidEpisodeId")
+# option or partition key, a run whose whole process died (`screentime run` or its run worker
+# killed). They are not counted (the sensor and schedule launch with defaults). A step process that
+# died (the analysis out of memory: ChildProcessCrashException) is counted.
+NOT_COUNTED = ("EpisodeBusy", "InvalidOption", "InvalidEpisodeId", "RunWorkerDied")
 MAX_ATTEMPTS_ENV = "SCREENTIME_MAX_ATTEMPTS"
 BACKOFF_ENV = "SCREENTIME_RETRY_BACKOFF_S"
 

@@ -8,6 +8,12 @@ run publishes.
 Several processes of one run may write (Dagster's multiprocess executor runs each step in its
 own process), so `write` keeps `seq` and `ratio` monotone against what is already stored for the
 same run, rather than trusting each writer's own counter.
+
+A progress.json that holds no record (bytes by hand, a torn copy, a 000 mode) is replaced by
+the next write, atomically like any other (temp file + rename locally, one PUT on S3), with `seq`
+and `ratio` kept monotone against the run's own history. A folder in its place is never removed
+or moved (Screentime did not make it, and it may hold someone's files): reading and writing the
+record refuse with `UnreadableProgress` naming it, the run's history is still appended.
 """
 
 from __future__ import annotations
@@ -16,21 +22,45 @@ import threading
 from datetime import datetime
 
 from screentime.contracts.episode import EpisodeId, parse_episode_id
+from screentime.contracts.errors import ScreentimeError
 from screentime.contracts.layout import EpisodeLayout
 from screentime.contracts.progress import ProgressRecord, utc_now
 from screentime.storage import Storage
+
+
+class UnreadableProgress(ScreentimeError, ValueError):
+    """An episode's progress.json exists but holds no progress record (one line, names the key)."""
+
+    def __init__(self, message: str, folder: bool = False):
+        super().__init__(message)
+        self.folder = folder  # a folder in the file's place: never replaced
 
 
 class ProgressStore:
     def __init__(self, storage: Storage):
         self.storage = storage
         self._lock = threading.RLock()  # close_run holds it around write
+        self._written: set[str] = set()  # runs this store (this process's writer) wrote records of
 
     def latest(self, ep: EpisodeId) -> ProgressRecord | None:
+        """The episode's latest record; None when it has none. UnreadableProgress when its
+        progress.json is not a record (the next write replaces it) or is a folder."""
+        key = EpisodeLayout(ep).progress_key
         try:
-            return ProgressRecord.model_validate_json(self.storage.get_text(EpisodeLayout(ep).progress_key))
+            data = self.storage.get_bytes(key)
         except FileNotFoundError:
             return None
+        except IsADirectoryError as exc:
+            raise UnreadableProgress(
+                f"{key} is a folder, not a progress record: move it away (Screentime never removes what it "
+                "did not write); until then the episode's runs write their history only", folder=True) from exc
+        except PermissionError as exc:
+            raise UnreadableProgress(f"{key} cannot be read ({exc.strerror}): the next run replaces it") from exc
+        try:
+            return ProgressRecord.model_validate_json(data)
+        except ValueError as exc:  # not JSON, not UTF-8, not a record
+            raise UnreadableProgress(f"{key} is not a progress record ({len(data)} bytes that do not parse): "
+                                     "the next run replaces it") from exc
 
     def history(self, ep: EpisodeId, run_id: str | None = None) -> list[ProgressRecord]:
         """Every record of the episode's latest run (or of `run_id`), oldest first."""
@@ -39,8 +69,8 @@ class ProgressStore:
             if latest is None:
                 return []
             run_id = latest.run_id
-        try:
-            text = self.storage.get_text(EpisodeLayout(ep).progress_history_key(run_id))
+        try:  # bytes that are not UTF-8 spoil their own line only
+            text = self.storage.get_bytes(EpisodeLayout(ep).progress_history_key(run_id)).decode("utf-8", "replace")
         except FileNotFoundError:
             return []
         records = []
@@ -52,11 +82,26 @@ class ProgressStore:
                     continue  # a torn last line from a crashed writer
         return [r for r in records if r.run_id == run_id]
 
-    def write(self, record: ProgressRecord) -> ProgressRecord:
+    def write(self, record: ProgressRecord) -> ProgressRecord | None:
+        """Store a record of a run: progress.json and the run's history. Returns it as stored, or
+        None for a superseded run: one this store has written for before whose progress.json
+        another run has taken since with more than a `queued` record (so that run started, or
+        ended, after it: the queued and closing records of other runs never displace a run in
+        progress). Such a run is over for Dagster (an orphaned step of a run whose worker was
+        killed): it writes nothing more, neither progress.json nor a history the next run pruned."""
         ep = parse_episode_id(record.ep_id)
         layout = EpisodeLayout(ep)
         with self._lock:
-            previous = self.latest(ep)
+            unreadable = None
+            try:
+                previous = self.latest(ep)
+            except UnreadableProgress as exc:  # replaced below; the run's own history keeps it monotone
+                unreadable = exc
+                own = self.history(ep, record.run_id)
+                previous = own[-1] if own else None
+            if (previous is not None and previous.run_id != record.run_id and previous.phase != "queued"
+                    and record.run_id in self._written):
+                return None  # superseded (see the docstring)
             if previous is not None and previous.run_id == record.run_id:
                 if previous.terminal and not record.terminal:
                     return previous  # a late update after the run ended: keep the end
@@ -71,9 +116,13 @@ class ProgressStore:
                     updates["device"] = previous.device or record.device
                 if updates:
                     record = record.model_copy(update=updates)
+            self._written.add(record.run_id)
             line = record.model_dump_json()
-            self.storage.put_text(layout.progress_key, line, "application/json")
+            if unreadable is None or not unreadable.folder:
+                self.storage.put_text(layout.progress_key, line, "application/json")  # atomic: temp + rename
             self.storage.append_text(layout.progress_history_key(record.run_id), line + "\n")
+            if unreadable is not None and unreadable.folder:
+                raise unreadable  # the history has the record; progress.json cannot have it
         return record
 
     def announce(self, ep: EpisodeId, run_id: str) -> ProgressRecord | None:
@@ -88,7 +137,7 @@ class ProgressStore:
             record = ProgressRecord(ep_id=str(ep), run_id=run_id, phase="queued", updated_at=utc_now(), seq=1)
             try:
                 latest = self.latest(ep)
-            except ValueError:
+            except UnreadableProgress:
                 latest = None  # an unreadable record: this one replaces it
             if latest is None or latest.terminal or latest.run_id == run_id:
                 return self.write(record)
@@ -118,7 +167,10 @@ class ProgressStore:
                 updated_at=utc_now(), seq=(last.seq if last else 0) + 1,
                 error_type=error_type, error=message[:2000],
             )
-            latest = self.latest(ep)
+            try:
+                latest = self.latest(ep)
+            except UnreadableProgress:
+                latest = None  # an unreadable record: this one replaces it
             if latest is None or latest.run_id == run_id or (latest.terminal and _older(latest, ended_at)):
                 return self.write(record)
             self.storage.append_text(EpisodeLayout(ep).progress_history_key(run_id), record.model_dump_json() + "\n")
