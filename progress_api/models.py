@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
-from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.episode import EPISODE_ID_JSON_PATTERN, parse_episode_id
+from screentime.contracts.layout import RUN_ID_JSON_PATTERN
 from screentime.contracts.options import RunOptions
 from screentime.contracts.people import PeopleRegistry
 
@@ -26,14 +27,11 @@ class EpisodeList(BaseModel):
     episodes: list[EpisodeSummary]
 
 
-# The episode-id grammar as a JSON Schema pattern, for the OpenAPI document: a show slug of at
-# most 64 characters (the lookahead), canonical season and episode numbers (two digits, no other
-# leading zero). `parse_episode_id` stays the validator, and says what is wrong.
-EPISODE_ID_PATTERN = (r"^(?=[a-z0-9-]{1,64}-s[0-9]+e[0-9]+$)[a-z0-9]+(-[a-z0-9]+)*"
-                      r"-s(0[0-9]|[1-9][0-9]{1,3})e(0[0-9]|[1-9][0-9]{1,3})$")
+# The grammars as JSON Schema patterns, for the OpenAPI document, from the contracts that validate
+# them (`parse_episode_id`, `validate_run_id`), and SSE event ids (a seq).
+EPISODE_ID_PATTERN = EPISODE_ID_JSON_PATTERN
 EPISODE_ID_EXAMPLE = "the-office-s02e07"
-# The same for run ids (`screentime.contracts.layout.validate_run_id` validates) and SSE event ids (a seq).
-RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+RUN_ID_PATTERN = RUN_ID_JSON_PATTERN
 EVENT_ID_PATTERN = r"^[0-9]{0,18}$"
 
 

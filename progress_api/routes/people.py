@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 
 from screentime.contracts.edits import EditRequest, UndoRequest
-from screentime.contracts.episode import EpisodeId, parse_episode_id
+from screentime.contracts.episode import SHOW_JSON_PATTERN, EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
 from screentime.contracts.layout import EpisodeLayout, ShowLayout, validate_run_id
 from screentime.contracts.review import PeopleView, ScreentimeView
@@ -33,7 +33,7 @@ from screentime.progress_api.models import (
 from screentime.storage.parquet import PARQUET, table_to_parquet
 
 router = APIRouter(tags=["people"], route_class=TokenFirstRoute)
-SHOW_PATTERN = r"^(?=.{1,64}$)[a-z0-9]+(-[a-z0-9]+)*$"  # as EpisodeId checks a show slug
+SHOW_PATTERN = SHOW_JSON_PATTERN  # as EpisodeId checks a show slug
 CROP_CACHE = "public, max-age=31536000, immutable"  # a crop's URL names its run: it never changes
 ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}}
 WRITE_ERRORS = {

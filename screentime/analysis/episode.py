@@ -38,7 +38,6 @@ from screentime.vision.video import (
     FrameReader,
     VideoInfo,
     batched,
-    detector_input_size,
     effective_fps,
     expected_sampled_frames,
 )
@@ -182,8 +181,8 @@ def analyze_episode(
     detector = load_detector(options.detector, device, options.detector_weights)
     analysis_fps = effective_fps(source.fps, options.fps)
     layout = EpisodeLayout(ep)
-    det_width, det_height = detector_input_size(source.width, source.height, options.det_size)
     inputs = DetectorInputs.for_video(source.width, source.height, options.det_size)
+    det_width, det_height = inputs.sizes[0]  # det_size's input; the decoder makes it (FrameReader)
     small_faces = SmallFacePolicy(inputs.scales, options.small_face_px)
     plan = plan_frames(source.width, source.height, det_width, det_height,
                        options.batch_size or (32 if device.startswith("cuda") else 2), budget_bytes(),

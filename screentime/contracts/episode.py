@@ -14,8 +14,16 @@ from dataclasses import dataclass
 from screentime.contracts.errors import InvalidEpisodeId
 
 MAX_EPISODE_ID_LENGTH = 96
-_EPISODE_ID = re.compile(r"(?P<show>[a-z0-9]+(?:-[a-z0-9]+)*)-s(?P<season>\d{2,4})e(?P<episode>\d{2,4})")
-_SHOW_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_SHOW_LENGTH = 64
+SHOW_SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # lowercase letters and digits, in words joined by single hyphens
+_SHOW_SLUG = re.compile(SHOW_SLUG)
+_EPISODE_ID = re.compile(rf"(?P<show>{SHOW_SLUG})-s(?P<season>\d{{2,4}})e(?P<episode>\d{{2,4}})")
+# The same grammar as JSON Schema patterns, for the API's OpenAPI document: the show's length by a
+# lookahead, canonical season and episode numbers (two digits, no other leading zero).
+# `parse_episode_id` stays the validator, and says what is wrong.
+EPISODE_ID_JSON_PATTERN = (rf"^(?=[a-z0-9-]{{1,{MAX_SHOW_LENGTH}}}-s[0-9]+e[0-9]+$){SHOW_SLUG}"
+                           r"-s(0[0-9]|[1-9][0-9]{1,3})e(0[0-9]|[1-9][0-9]{1,3})$")
+SHOW_JSON_PATTERN = rf"^(?=.{{1,{MAX_SHOW_LENGTH}}}$){SHOW_SLUG}$"
 
 
 @dataclass(frozen=True, order=True)
@@ -25,7 +33,7 @@ class EpisodeId:
     episode: int
 
     def __post_init__(self) -> None:
-        if not _SHOW_SLUG.fullmatch(self.show) or len(self.show) > 64:
+        if not _SHOW_SLUG.fullmatch(self.show) or len(self.show) > MAX_SHOW_LENGTH:
             raise InvalidEpisodeId(
                 f"invalid show slug {self.show[:80]!r}: use lowercase letters, digits and single hyphens"
             )

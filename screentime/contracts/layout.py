@@ -29,7 +29,9 @@ from screentime.contracts.tables import SCHEMAS
 ARTIFACTS = "artifacts"
 KINDS = ("frames", "crops", "manifests")
 TABLES = tuple(SCHEMAS)  # every table a run writes, one Parquet file each (contracts/tables.py)
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+RUN_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # Dagster's run ids (UUIDs) and the tests' short ones
+RUN_ID_JSON_PATTERN = f"^{RUN_ID}$"
+_RUN_ID = re.compile(RUN_ID)
 
 
 def is_run_id(name: str) -> bool:

@@ -181,10 +181,9 @@ def check_frames_fit(width: int, height: int, options, on_gpu: bool = False) -> 
     any work: raises InvalidOption when one frame does not fit. On a GPU only the host's share is
     checked (the GPU's free memory is for the machine that runs the job to say, when it starts)."""
     from screentime.vision.small_faces import DetectorInputs, SmallFacePolicy
-    from screentime.vision.video import detector_input_size
 
-    det_width, det_height = detector_input_size(width, height, options.det_size)
     inputs = DetectorInputs.for_video(width, height, options.det_size)
+    det_width, det_height = inputs.sizes[0]
     ladder = SmallFacePolicy(inputs.scales, options.small_face_px).enabled
     return plan_frames(width, height, det_width, det_height, options.batch_size or (32 if on_gpu else 2),
                        budget_bytes(), detector_budget=(1 << 62) if on_gpu else None,

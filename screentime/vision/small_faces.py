@@ -35,11 +35,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from screentime.vision.boxes import FaceBoxes
-from screentime.vision.video import SampledFrame, detector_input_size, detector_scale
+from screentime.vision.video import SampledFrame, detector_input_size, detector_scale, resize_for_detector
 
 # The finest input's longest side never exceeds this: full size for HD, a 1920 px input for 4K and
 # 8K (whose faces are 2-4x bigger in pixels at the same framing), so memory and time stay bounded.
@@ -144,10 +143,7 @@ class DetectorInputs:
         if rung == 0:
             return detector.detect([f.det_image for f in frames], self.scales[0], min_score)
         size, scale = self.sizes[rung], self.scales[rung]
-        interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA  # as the decoder's rung 0
-        images = [f.image if f.image.shape[1::-1] == size else cv2.resize(f.image, size, interpolation=interpolation)
-                  for f in frames]
-        return detector.detect(images, scale, min_score)
+        return detector.detect([resize_for_detector(f.image, size, scale) for f in frames], scale, min_score)
 
 
 def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool], policy: SmallFacePolicy,

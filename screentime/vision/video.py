@@ -157,6 +157,15 @@ def detector_input_size(width: int, height: int, det_size: int) -> tuple[int, in
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def resize_for_detector(image: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:
+    """`image` scaled to a detector input of `size` (width, height). Area averaging avoids aliasing
+    on strong downscales but costs ~3x a bilinear resize; down to half size, bilinear keeps the
+    faces the detector needs."""
+    if image.shape[1::-1] == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA)
+
+
 class FrameReader:
     """Iterate the sampled frames of a video, decoded in a background thread.
 
@@ -171,9 +180,6 @@ class FrameReader:
         self.step = sampling_step(info.fps, analysis_fps)
         self.scale = detector_scale(info.width, info.height, det_size)
         self.det_width, self.det_height = detector_input_size(info.width, info.height, det_size)
-        # Area averaging avoids aliasing on strong downscales but costs ~3x a bilinear resize;
-        # down to half size, bilinear keeps the faces the detector needs.
-        self._interpolation = cv2.INTER_LINEAR if self.scale >= 0.5 else cv2.INTER_AREA
         self.hold_cap = hold_cap(effective_fps(info.fps, analysis_fps) if self.step > 1.0 else 0.0)
         self.frames_decoded = 0
         self.stream_seconds = 0.0
@@ -234,10 +240,7 @@ class FrameReader:
                         next_keep = timestamp + interval
                     ok, image = cap.retrieve()
                     if ok and image is not None:
-                        det = image
-                        if self.scale < 1.0:
-                            det = cv2.resize(image, (self.det_width, self.det_height),
-                                             interpolation=self._interpolation)
+                        det = resize_for_detector(image, (self.det_width, self.det_height), self.scale)
                         if pending is not None:
                             pending.duration_s = min(timestamp - pending.timestamp_s, self.hold_cap)
                             self._put(pending)
