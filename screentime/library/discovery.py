@@ -66,12 +66,10 @@ def video_at(ep: EpisodeId, location: str) -> EpisodeVideo | None:
 def _stat_video(location: str) -> tuple[int, int] | None:
     """(size, mtime in ns) of a video file or s3:// object; None when it is absent."""
     if location.startswith("s3://"):
-        from screentime.storage.s3 import iter_objects, make_client, parse_s3_uri
-        from screentime.storage.settings import StorageSettings
+        from screentime.storage.s3 import client_for, iter_objects, parse_s3_uri
 
         bucket, key = parse_s3_uri(location)
-        settings = StorageSettings.from_env()
-        client = make_client(settings.aws_region, settings.endpoint_url)
+        client = client_for()
         found = next((obj for obj in iter_objects(client, bucket, key) if obj["Key"] == key), None)
         return None if found is None else (int(found["Size"]), _s3_mtime_ns(found))
     try:
@@ -95,9 +93,6 @@ class Scan:
     root: str
     episodes: list[EpisodeVideo] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
-
-    def by_id(self) -> dict[str, EpisodeVideo]:
-        return {str(video.ep): video for video in self.episodes}
 
 
 def is_processed(video: EpisodeVideo, manifest: Manifest | None) -> bool:
@@ -161,12 +156,10 @@ def list_local(root: Path) -> Iterator[VideoFile]:
 
 def list_s3(uri: str) -> Iterator[VideoFile]:
     """Every object under an `s3://bucket/prefix` videos root (client settings from the env)."""
-    from screentime.storage.s3 import iter_objects, make_client, parse_s3_uri
-    from screentime.storage.settings import StorageSettings
+    from screentime.storage.s3 import client_for, iter_objects, parse_s3_uri
 
     bucket, prefix = parse_s3_uri(uri.rstrip("/") + "/")
-    settings = StorageSettings.from_env()
-    client = make_client(settings.aws_region, settings.endpoint_url)
+    client = client_for()
     for obj in iter_objects(client, bucket, prefix):
         relative = obj["Key"][len(prefix):]
         if any(part.startswith(".") for part in relative.split("/")):
