@@ -1,17 +1,27 @@
-"""The episode's data-quality checks, kept out of the episode job's runs.
+"""The episode's data-quality checks: partitioned Dagster asset checks, run in the episode job.
 
-Dagster resolves every check planned in a run that fails as "Execution failed" (a check that never
-ran, in a failed run), so a corrupt video turned `boxes_inside_frame` red as if the boxes were
-bad. These checks are therefore not in `episode_job`'s selection: the assets that compute their
-inputs report each result for the episode's partition when their step succeeds (`report_check`),
-and a failed run leaves the checks as they were. Each is also defined as a partitioned asset check
-over the stored tables, so the UI lists it per episode (Dagster 1.13 cannot run a partitioned check
-on its own: re-run the episode to check it again).
+Each check is one function declared with `episode_check`: it names the asset it checks, what it
+promises (the description the UI shows), and reads, by parameter name, the episode tables it needs
+(loaded by the table IO manager) and `run`, the episode run's facts (`resources/episode_run.py`:
+the analysis's manifest). It returns `(passed, metadata)`. `episode_check` makes it an
+`@asset_check` with the episode partitions, so Dagster plans it in `episode_job` (the job selects
+the episode assets with their checks), runs it after its asset and records its result for the
+run's episode: the UI shows each check per episode. Adding a check is that one function.
+
+A failed check is also said where the user looks: an error line in the run's log (the CLI prints
+it and exits 3, see `failed_checks`) and the run's `screentime/failed_checks` tag (the UI's run
+list shows it). The checks are not blocking: the episode is published with its numbers, and the
+failed check says not to trust them.
+
+In a run that fails before a check's asset is materialised, the check does not run: Dagster
+records it as planned for that run and shows it "Execution failed" for that episode (not "Failed":
+nothing was found wrong with data; see docs/storage.md).
 """
 
 from __future__ import annotations
 
-import warnings
+import inspect
+from collections.abc import Callable
 
 import dagster as dg
 import pyarrow as pa
@@ -20,39 +30,62 @@ from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episo
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.manifest import Manifest
 from screentime.contracts.names import FAILED_CHECKS_TAG
+from screentime.resources.episode_run import EpisodeRun, episode_run
 
-MANIFEST_METADATA = b"screentime.manifest"  # the analysis's manifest, carried by the frames table
-TABLES = "table_io_manager"
-DESCRIPTIONS = {
-    "boxes_inside_frame": "The detector's boxes lie inside the frame (in a run, checked before clipping, "
-                          "so boxes in the wrong coordinates are caught).",
-    "tracks_within_episode": "Every track's frames lie within the episode (its decoded length when the "
-                             "container under-reports it).",
-    "every_track_one_person": "Every track part has exactly one person, but those too small or unclear to "
-                              "judge that are clearly no one's (left out, counted in the metadata).",
-    "within_episode_length": "No one is on screen longer than the episode lasts.",
-}
+TABLE_IO_MANAGER = "table_io_manager"  # the resource key of the episode tables' IO manager
+RUN = "run"  # the parameter through which a check reads the episode run's facts
+
+EPISODE_CHECKS: list[dg.AssetChecksDefinition] = []  # every check `episode_check` declared
 
 
-def analysis_manifest(frames: pa.Table) -> Manifest:
-    return Manifest.model_validate_json(frames.schema.metadata[MANIFEST_METADATA])
+def episode_check(asset: str, description: str) -> Callable[[Callable[..., tuple[bool, dict]]],
+                                                             dg.AssetChecksDefinition]:
+    """Declare `fn(<tables>..., run) -> (passed, metadata)` as a partitioned asset check on `asset`,
+    named after `fn`, run with the episode job (see the module)."""
+
+    def declare(fn: Callable[..., tuple[bool, dict]]) -> dg.AssetChecksDefinition:
+        params = list(inspect.signature(fn).parameters)
+        tables = [name for name in params if name != RUN]
+        name = fn.__name__
+
+        def evaluate(context: dg.AssetCheckExecutionContext, **loaded: pa.Table) -> dg.AssetCheckResult:
+            run_id, partition = context.op_execution_context.run_id, context.partition_key
+            facts = {}
+            if RUN in params:
+                facts[RUN] = episode_run(context.instance, context.resources.storage.get_storage(), partition, run_id)
+            passed, metadata = fn(**loaded, **facts)
+            if not passed:
+                _say_failed(context, asset, name, description, metadata)
+            return dg.AssetCheckResult(passed=passed, metadata=metadata)
+
+        # Dagster reads a check's inputs from its signature: the tables, by the names `fn` gives them.
+        positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        evaluate.__signature__ = inspect.Signature([
+            inspect.Parameter("context", positional),
+            *(inspect.Parameter(table, positional, annotation=pa.Table) for table in tables),
+        ], return_annotation=dg.AssetCheckResult)
+        evaluate.__name__ = name
+        declared = dg.asset_check(
+            asset=asset, name=name, description=description, partitions_def=episode_partitions,
+            additional_ins={table: dg.AssetIn(input_manager_key=TABLE_IO_MANAGER) for table in tables
+                            if table != asset},
+            required_resource_keys={"storage"} if RUN in params else None,
+        )(evaluate)
+        EPISODE_CHECKS.append(declared)
+        return declared
+
+    return declare
 
 
-def report_check(context: dg.AssetExecutionContext, asset: str, name: str, passed: bool, metadata: dict) -> None:
-    """Record a check's result for the run's episode, in the run's event log but outside its plan.
-
-    A failed check is said where the user looks: an error line in the run's log (the CLI prints
-    it and exits 3) and the run's `screentime/failed_checks` tag (the UI's run list shows it)."""
-    context.log_event(dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey(asset), check_name=name, passed=passed, metadata=metadata,
-        partition=context.partition_key, description=DESCRIPTIONS[name],
-    ))
-    if not passed:
-        context.log.error(f"check {name} on {asset} failed for {context.partition_key}: {DESCRIPTIONS[name]} "
-                          f"({', '.join(f'{k} {v}' for k, v in metadata.items())})")
-        run = context.instance.get_run_by_id(context.run_id)
-        failed = [*filter(None, (run.tags.get(FAILED_CHECKS_TAG, "") if run else "").split(",")), name]
-        context.instance.add_run_tags(context.run_id, {FAILED_CHECKS_TAG: ",".join(dict.fromkeys(failed))})
+def _say_failed(context: dg.AssetCheckExecutionContext, asset: str, name: str, description: str,
+                metadata: dict) -> None:
+    """A failed check in the run's log and on the run's `screentime/failed_checks` tag."""
+    run_id, partition = context.op_execution_context.run_id, context.partition_key
+    context.log.error(f"check {name} on {asset} failed for {partition}: {description} "
+                      f"({', '.join(f'{k} {v}' for k, v in metadata.items())})")
+    run = context.instance.get_run_by_id(run_id)
+    failed = [*filter(None, (run.tags.get(FAILED_CHECKS_TAG, "") if run else "").split(",")), name]
+    context.instance.add_run_tags(run_id, {FAILED_CHECKS_TAG: ",".join(dict.fromkeys(failed))})
 
 
 def failed_checks(events) -> list[tuple[str, str, dict]]:
@@ -81,44 +114,28 @@ def within_length(screentime: pa.Table, manifest: Manifest) -> tuple[bool, dict]
     return passed, {"longest_s": longest, "episode_s": duration}
 
 
-def _episode_frames(manifest: Manifest) -> int:
-    return max(manifest.source.frame_count, manifest.counts.frames_decoded)
+@episode_check("detections", "The detector's boxes lie inside the frame (counted before clipping, so boxes "
+                             "in the wrong coordinates are caught).")
+def boxes_inside_frame(detections: pa.Table, run: EpisodeRun) -> tuple[bool, dict]:
+    source = run.manifest.source
+    bad = run.boxes_outside_unclipped + boxes_outside_frame(detections, source.width, source.height)
+    return bad == 0, {"boxes_outside": bad}
 
 
-# A partitioned asset check is a Dagster preview feature (partitions_def on a check): it gives each
-# episode its own check status in the UI; the runs report the results through `report_check`.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.PreviewWarning)
-
-    @dg.asset_check(asset="detections", name="boxes_inside_frame", partitions_def=episode_partitions,
-                    description=DESCRIPTIONS["boxes_inside_frame"],
-                    additional_ins={"frames": dg.AssetIn(input_manager_key=TABLES)})
-    def boxes_inside_frame(detections: pa.Table, frames: pa.Table) -> dg.AssetCheckResult:
-        source = analysis_manifest(frames).source
-        bad = boxes_outside_frame(detections, source.width, source.height)  # the stored (clipped) boxes
-        return dg.AssetCheckResult(passed=bad == 0, metadata={"boxes_outside": bad})
-
-    @dg.asset_check(asset="tracks", name="tracks_within_episode", partitions_def=episode_partitions,
-                    description=DESCRIPTIONS["tracks_within_episode"],
-                    additional_ins={"frames": dg.AssetIn(input_manager_key=TABLES)})
-    def tracks_within_episode(tracks: pa.Table, frames: pa.Table) -> dg.AssetCheckResult:
-        episode_frames = _episode_frames(analysis_manifest(frames))
-        bad = tracks_outside_episode(tracks, episode_frames)
-        return dg.AssetCheckResult(passed=bad == 0, metadata={"tracks_outside": bad, "episode_frames": episode_frames})
-
-    @dg.asset_check(asset="people", name="every_track_one_person", partitions_def=episode_partitions,
-                    description=DESCRIPTIONS["every_track_one_person"],
-                    additional_ins={"embeddings": dg.AssetIn(input_manager_key=TABLES)})
-    def every_track_one_person(people: pa.Table, embeddings: pa.Table) -> dg.AssetCheckResult:
-        passed, metadata = one_person_per_part(people, embeddings)
-        return dg.AssetCheckResult(passed=passed, metadata=metadata)
-
-    @dg.asset_check(asset="screentime", name="within_episode_length", partitions_def=episode_partitions,
-                    description=DESCRIPTIONS["within_episode_length"],
-                    additional_ins={"frames": dg.AssetIn(input_manager_key=TABLES)})
-    def within_episode_length(screentime: pa.Table, frames: pa.Table) -> dg.AssetCheckResult:
-        passed, metadata = within_length(screentime, analysis_manifest(frames))
-        return dg.AssetCheckResult(passed=passed, metadata=metadata)
+@episode_check("tracks", "Every track's frames lie within the episode (its decoded length when the "
+                         "container under-reports it).")
+def tracks_within_episode(tracks: pa.Table, run: EpisodeRun) -> tuple[bool, dict]:
+    episode_frames = run.manifest.source.frame_count
+    bad = tracks_outside_episode(tracks, episode_frames)
+    return bad == 0, {"tracks_outside": bad, "episode_frames": episode_frames}
 
 
-episode_checks = [boxes_inside_frame, tracks_within_episode, every_track_one_person, within_episode_length]
+@episode_check("people", "Every track part has exactly one person, but those too small or unclear to judge "
+                         "that are clearly no one's (left out, counted in the metadata).")
+def every_track_one_person(people: pa.Table, embeddings: pa.Table) -> tuple[bool, dict]:
+    return one_person_per_part(people, embeddings)
+
+
+@episode_check("screentime", "No one is on screen longer than the episode lasts.")
+def within_episode_length(screentime: pa.Table, run: EpisodeRun) -> tuple[bool, dict]:
+    return within_length(screentime, run.manifest)

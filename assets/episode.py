@@ -11,11 +11,10 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
-from screentime.analysis.checks import boxes_outside_frame, tracks_outside_episode
 from screentime.analysis.episode import analyze_episode
-from screentime.analysis.publish import discard_run, discard_stale_runs, manifest_for, publish_manifest, read_manifest
+from screentime.analysis.failed_runs import end_failed_run
+from screentime.analysis.publish import discard_stale_runs, manifest_for, publish_manifest, read_manifest
 from screentime.analysis.versions import analysis_code_version
-from screentime.assets.checks import report_check
 from screentime.assets.guard import already_analysed, claim_episode, stop_if_orphaned
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.episode import parse_episode_id
@@ -26,16 +25,15 @@ from screentime.contracts.names import ANALYSIS_OP, EPISODE_GROUP, GPU_POOL
 from screentime.contracts.options import RunOptions
 from screentime.contracts.progress import ProgressRecord, utc_now
 from screentime.identity.versions import identity_code_version
-from screentime.library.failures import record_failed_run
 from screentime.library.sources import local_video, resolve_video
 from screentime.progress.clock import ProgressClock
 from screentime.progress.log_records import progress_extra
+from screentime.resources.episode_run import analysis_facts, episode_run
 from screentime.resources.storage import StorageResource
 from screentime.vision.video import probe_video
 
 # Detector + weights + tracker + settings: changing any marks every episode outdated in the UI.
 ANALYSIS_VERSION = analysis_code_version()
-MANIFEST_METADATA = b"screentime.manifest"
 
 
 class EpisodeConfig(dg.Config, RunOptions):
@@ -114,17 +112,14 @@ def _analyse(context: dg.AssetExecutionContext, config: EpisodeConfig, storage: 
     except EpisodeBusy:
         raise
     except BaseException as exc:  # interrupts too: a cancelled run ends its progress here
-        _discard_partial_outputs(context, storage)  # first: on a full disk, the room to write its end
-        ProgressClock(str(ep), context.run_id, config.device, 0, emit).error(exc)
-        if isinstance(exc, Exception):  # a failure (not a cancel) counts towards quarantine
-            _record_failure(context, storage, config.video, exc)
+        _end_failed_step(context, storage, config, exc, emit)
         raise
 
     manifest = manifest_for(analysis)
     counts, timings = manifest.counts, manifest.timings
     common = {"device": analysis.device, "fps": timings.fps, "seconds": timings.seconds}
-    frames = analysis.frames.replace_schema_metadata({MANIFEST_METADATA: manifest.model_dump_json()})
-    yield dg.Output(frames, "frames", metadata={
+    yield dg.Output(analysis.frames, "frames", metadata={
+        **analysis_facts(manifest, analysis.boxes_outside),  # the run's facts, recorded once (episode_run)
         **common, "frames_analyzed": counts.frames_analyzed, "frames_saved": counts.frames_saved,
         "frames_decoded": counts.frames_decoded, "frames_unreadable": counts.frames_unreadable,
         "source": dg.MetadataValue.json(manifest.source.model_dump()),
@@ -141,12 +136,6 @@ def _analyse(context: dg.AssetExecutionContext, config: EpisodeConfig, storage: 
     })
     yield dg.Output(analysis.shots, "shots", metadata={**common, "shots": counts.shots})
     yield dg.Output(analysis.faces, "faces", metadata={**common, "faces": analysis.faces.num_rows})
-    # The checks, reported once the outputs are stored (assets/checks.py: why not in the run's plan).
-    bad_boxes = analysis.boxes_outside + boxes_outside_frame(analysis.detections, source.width, source.height)
-    report_check(context, "detections", "boxes_inside_frame", bad_boxes == 0, {"boxes_outside": bad_boxes})
-    bad_tracks = tracks_outside_episode(analysis.tracks, analysis.episode_frames)
-    report_check(context, "tracks", "tracks_within_episode", bad_tracks == 0,
-                 {"tracks_outside": bad_tracks, "episode_frames": analysis.episode_frames})
 
 
 def done_record(manifest: Manifest, run_id: str) -> ProgressRecord:
@@ -163,22 +152,26 @@ def done_record(manifest: Manifest, run_id: str) -> ProgressRecord:
     )
 
 
-def _discard_partial_outputs(context: dg.AssetExecutionContext, storage: StorageResource) -> None:
+def _end_failed_step(context: dg.AssetExecutionContext, storage: StorageResource, config: EpisodeConfig,
+                     exc: BaseException, emit) -> None:
+    """End the run here (`end_failed_run`; the failure sensor does it for runs that died). Its
+    `error` record goes through the progress logger, so `screentime run` prints it too; a cancel
+    is not counted towards quarantine."""
+    ep = parse_episode_id(context.partition_key)
     try:
-        discard_run(storage.get_storage(), parse_episode_id(context.partition_key), context.run_id)
-    except Exception as cleanup_error:  # the next run of the episode removes them instead
-        context.log.warning(f"could not remove the failed run's partial files: {cleanup_error}")
-
-
-def _record_failure(context: dg.AssetExecutionContext, storage: StorageResource, video: str, exc: Exception) -> None:
-    """Count the failure in the episode's ledger (the failure sensor does it for runs that died)."""
-    try:
-        decision = record_failed_run(storage.get_storage(), parse_episode_id(context.partition_key),
-                                     context.run_id, video, type(exc).__name__, str(exc))
-    except Exception as ledger_error:  # e.g. the storage that failed the run: the sensor tries again
-        context.log.warning(f"could not record the failure in the episode's ledger: {ledger_error}")
+        store = storage.get_storage()
+    except Exception as storage_error:
+        context.log.warning(f"could not end the failed run in storage: {storage_error}")
         return
-    context.log.info(f"{context.partition_key}: {decision.reason}")
+    end = end_failed_run(
+        store, ep, context.run_id, type(exc).__name__, str(exc), video=config.video,
+        counted=isinstance(exc, Exception),
+        end_progress=lambda: ProgressClock(str(ep), context.run_id, config.device, 0, emit).error(exc),
+    )
+    for problem in end.problems:  # the next run of the episode removes what is left
+        context.log.warning(f"the failed run: {problem}")
+    if end.decision is not None:
+        context.log.info(f"{context.partition_key}: {end.decision.reason}")
 
 
 def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:
@@ -194,21 +187,19 @@ def _tracks_markdown(tracks: pa.Table, limit: int = 10) -> str:
 @dg.asset(
     partitions_def=episode_partitions,
     group_name=EPISODE_GROUP,
-    deps=["detections", "tracks", "crops", "shots", "faces", "embeddings", "screentime"],
-    ins={"frames": dg.AssetIn(input_manager_key="table_io_manager"),
-         "people": dg.AssetIn(input_manager_key="table_io_manager")},
+    deps=["frames", "detections", "tracks", "crops", "shots", "faces", "embeddings", "screentime"],
+    ins={"people": dg.AssetIn(input_manager_key="table_io_manager")},
     description="manifest.json: counts, timings, device, model, source and artifact prefixes. "
     "Written last; its presence means the episode's outputs are complete.",
 )
-def manifests(context: dg.AssetExecutionContext, frames: pa.Table, people: pa.Table,
-              storage: StorageResource) -> dg.MaterializeResult:
+def manifests(context: dg.AssetExecutionContext, people: pa.Table, storage: StorageResource) -> dg.MaterializeResult:
     with stop_if_orphaned(context.instance, context.run_id):
-        return _publish(context, frames, people, storage)
+        return _publish(context, people, storage)
 
 
-def _publish(context: dg.AssetExecutionContext, frames: pa.Table, people: pa.Table,
-             storage: StorageResource) -> dg.MaterializeResult:
-    manifest = Manifest.model_validate_json(frames.schema.metadata[MANIFEST_METADATA])
+def _publish(context: dg.AssetExecutionContext, people: pa.Table, storage: StorageResource) -> dg.MaterializeResult:
+    store = storage.get_storage()
+    manifest = episode_run(context.instance, store, context.partition_key, context.run_id).manifest
     manifest.counts.people = len(set(people["person_id"].to_pylist()))
     if manifest.ep_id != context.partition_key:
         raise dg.Failure(f"frames belong to {manifest.ep_id}, not {context.partition_key}")
@@ -216,7 +207,6 @@ def _publish(context: dg.AssetExecutionContext, frames: pa.Table, people: pa.Tab
         raise dg.Failure(f"manifests publishes the analysis of its own run, and run {context.run_id} analysed "
                          f"nothing (the latest frames are run {manifest.run_id}'s): materialise the episode's "
                          "analysis and manifests together, as episode_job does")
-    store = storage.get_storage()
     manifest, pruned = publish_manifest(store, manifest)
     counts, timings = manifest.counts, manifest.timings
     _emitter(context, storage)(done_record(manifest, context.run_id))

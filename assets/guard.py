@@ -48,8 +48,13 @@ from screentime.contracts.names import (
 from screentime.contracts.options import RunOptions
 from screentime.library.discovery import is_processed, video_at
 
-ACTIVE = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
-          dg.DagsterRunStatus.CANCELING]
+# Every state of a run that has not finished: the one definition (the schedule's and `screentime
+# status`'s runs in flight too).
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+          dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+# Of those, the runs past the queue: they hold their episode (a queued run holds nothing yet, and
+# the queue's tag limit holds it back while another runs).
+PAST_QUEUE = [status for status in ACTIVE if status != dg.DagsterRunStatus.QUEUED]
 WATCH_S = 1.0  # how often a step in its own process checks its run worker and its run
 # Launchers whose runs ask for "analysed, and by the current code", with the default options
 # (`episode_run_config()`): any options of a fresh analysis satisfy them, as their own checks
@@ -108,7 +113,7 @@ def _dead_process(run: dg.DagsterRun) -> str | None:
 def reap_dead_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     """Mark every run in progress whose process on this host is gone as failed; returns them."""
     failed = []
-    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=ACTIVE)):
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=PAST_QUEUE)):
         why = _dead_process(record.dagster_run)
         if why is not None and fail_dead_run(instance, record.dagster_run, why):
             failed.append(record.dagster_run)
@@ -119,7 +124,7 @@ def active_runs(instance: dg.DagsterInstance, ep_id: str) -> list[dg.RunRecord]:
     """Runs of the episode job for `ep_id` that are starting or running, oldest first. A run whose
     process died is marked failed on the way, so it holds nothing."""
     records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=EPISODE_JOB, statuses=ACTIVE, tags={PARTITION_TAG: ep_id}))
+        filters=dg.RunsFilter(job_name=EPISODE_JOB, statuses=PAST_QUEUE, tags={PARTITION_TAG: ep_id}))
     alive = []
     for record in records:
         why = _dead_process(record.dagster_run)

@@ -3,7 +3,8 @@
     faces + tracks ──▶ embeddings ──▶ people ──▶ screentime ──▶ manifests (publishes, counts people)
 
 They read only the tables the analysis wrote (face chips included), never the video, and write
-their tables beside them in the analysis run's folder. The embedder runs on CUDA when the
+their tables beside them in the analysis run's folder (the IO manager asks `episode_run`, which
+also gives `screentime` the analysis's manifest). The embedder runs on CUDA when the
 machine has it, on the CPU otherwise.
 """
 
@@ -11,7 +12,6 @@ machine has it, on the CPU otherwise.
 import dagster as dg
 import pyarrow as pa
 
-from screentime.assets.checks import analysis_manifest, one_person_per_part, report_check, within_length
 from screentime.assets.guard import stop_if_orphaned
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.episode import parse_episode_id
@@ -24,7 +24,7 @@ from screentime.identity.screen_time import FrameSeconds, screen_time_table
 from screentime.identity.versions import identity_code_version
 from screentime.progress.clock import ProgressClock
 from screentime.progress.log_records import progress_extra
-from screentime.resources.io_managers import analysis_run_of, with_analysis_run
+from screentime.resources.episode_run import episode_run
 from screentime.resources.storage import StorageResource
 from screentime.vision.devices import resolve_device
 
@@ -43,10 +43,6 @@ def _identity_device() -> str:
     return resolve_device("auto")
 
 
-def _same_run(table: pa.Table, *sources: pa.Table) -> pa.Table:
-    return with_analysis_run(table, analysis_run_of(sources[0]) or "")
-
-
 @dg.asset(
     partitions_def=episode_partitions,
     group_name=EPISODE_GROUP,
@@ -61,7 +57,7 @@ def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Ta
     _report(context, storage, "embedding", tracks.num_rows)
     with stop_if_orphaned(context.instance, context.run_id):  # exits if its run worker dies
         table, stats = embed_tracks(faces, tracks, load_embedder(DEFAULT_EMBEDDER, _identity_device()))
-    return dg.Output(_same_run(table, tracks), metadata={
+    return dg.Output(table, metadata={
         "track_parts": table.num_rows, "faces_embedded": stats.faces, "seconds": round(stats.seconds, 3),
         "ms_per_face": round(stats.ms_per_face, 1), "splits": table.num_rows - tracks.num_rows,
     })
@@ -78,15 +74,13 @@ def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Ta
     "are marked unsure; each person's nearest other person and the distance.",
 )
 def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: pa.Table,
-           storage: StorageResource):
+           storage: StorageResource) -> dg.Output:
     _report(context, storage, "grouping", embeddings.num_rows)
     with stop_if_orphaned(context.instance, context.run_id):
         table = group_episode(embeddings, detections)
     persons = len(set(table["person_id"].to_pylist()))
     unsure = len(set(table.filter(table["unsure"])["person_id"].to_pylist()))
-    yield dg.Output(_same_run(table, embeddings), metadata={"people": persons, "track_parts": table.num_rows,
-                                                            "unsure_people": unsure})
-    report_check(context, "people", "every_track_one_person", *one_person_per_part(table, embeddings))
+    return dg.Output(table, metadata={"people": persons, "track_parts": table.num_rows, "unsure_people": unsure})
 
 
 @dg.asset(
@@ -100,10 +94,11 @@ def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: 
     "first/last seen, best crop.",
 )
 def screentime(context: dg.AssetExecutionContext, people: pa.Table, detections: pa.Table, crops: pa.Table,
-               frames: pa.Table, storage: StorageResource):
-    manifest = analysis_manifest(frames)
+               frames: pa.Table, storage: StorageResource) -> dg.Output:
+    store = storage.get_storage()
+    manifest = episode_run(context.instance, store, context.partition_key, context.run_id).manifest
     ep = parse_episode_id(context.partition_key)
-    registry = load_registry(storage.get_storage(), ep.show)
+    registry = load_registry(store, ep.show)
     names = {}
     for person_id in set(people["person_id"].to_pylist()):
         identity = registry.identity_of(str(ep), person_id)
@@ -113,11 +108,10 @@ def screentime(context: dg.AssetExecutionContext, people: pa.Table, detections: 
     table = screen_time_table(detections, people, crops, FrameSeconds(frames, manifest.analysis_fps), duration,
                               names)
     top = table.slice(0, 5).to_pylist()
-    yield dg.Output(_same_run(table, people), metadata={
+    return dg.Output(table, metadata={
         "people": table.num_rows, "episode_s": duration,
         "top": dg.MetadataValue.md("\n".join(
             ["| person | seconds | share | appearances |", "|---|---|---|---|"]
             + [f"| {r['name'] or 'person ' + str(r['person_id'])} | {r['seconds']:.1f} | {r['share']:.0%} "
                f"| {r['appearances']} |" for r in top])),
     })
-    report_check(context, "screentime", "within_episode_length", *within_length(table, manifest))

@@ -1,18 +1,21 @@
 """Season backfills: one Dagster backfill of `episode_job` over a list of episodes, one run each.
 
-It goes through Dagster's own `dagster job backfill`, so the backfill is Dagster's: it shows in
-the UI (Overview > Backfills), every run gets the job's partitioned config (the progress logger
-on), and runs are submitted to the instance's run queue, where the concurrency limits of
-dagster.yaml apply and the daemon (`make ui`, or `dagster-daemon run`) starts them. A failed
-episode fails alone; the others run on.
+It is made in this process through Dagster's Python API, the way `dagster job backfill` makes one
+(no subprocess, no parsing of its text): the code location is loaded as the daemon loads it (a code
+server for `screentime.pipelines.definitions`, named `screentime`), the partition set gives each
+episode's partitioned run config (the progress logger on) and tags, one run per episode is created
+with the backfill's tags and submitted to the instance's run coordinator, and the backfill is
+recorded on the instance, so it shows in the UI (Overview > Backfills) with its runs. With the
+queued coordinator (dagster.yaml) the runs wait in the queue, where the concurrency limits apply,
+until the daemon (`make ui`, or `dagster-daemon run`) starts them; with a synchronous launcher
+(tests) they have run when this returns. A failed episode fails alone; the others run on.
+
+Why not `instance.add_backfill` of a REQUESTED backfill, as the webserver does: then the daemon's
+backfill loop creates the runs, so nothing would happen until a daemon runs, and a synchronous
+instance (tests) would never run them. Why not the GraphQL mutation: it needs a running webserver.
 """
 
-import json
-import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +31,6 @@ from screentime.library.seasons import SeasonSelection
 # `make ui`, which finds their code by this name.
 LOCATION = "screentime"
 DEFINITIONS_MODULE = "screentime.pipelines.definitions"
-_LAUNCHED = re.compile(r"Launched backfill job `([^`]+)`")
 DAEMON_FRESH_S = 120  # a queue daemon heartbeat older than this: no daemon is dequeuing
 
 
@@ -44,26 +46,71 @@ def write_workspace(folder: Path) -> Path:
     return path
 
 
-def launch_backfill(keys: list[str], tags: dict[str, str]) -> str:
-    """Backfill `episode_job` for these (registered) episode ids on the DAGSTER_HOME instance.
+def launch_backfill(instance: dg.DagsterInstance, keys: list[str], tags: dict[str, str]) -> str:
+    """Backfill `episode_job` for these (registered) episode ids on `instance`; returns the backfill id.
 
-    Returns the backfill id. With the queued run coordinator the runs wait for the daemon; with
-    a synchronous launcher (tests) they have all finished when this returns.
-    """
+    Raises BackfillFailed (one line) when the code location does not load or the runs cannot be made;
+    a backfill that failed part way is recorded as failed, with its error, beside the runs it made."""
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.execution.job_backfill import create_backfill_run
+    from dagster._core.remote_representation.external_data import PartitionSetExecutionParamSnap
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._time import get_current_timestamp
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
     if not keys:
         raise BackfillFailed("nothing to backfill")
-    with tempfile.TemporaryDirectory(prefix="screentime-backfill-") as folder:
-        command = [
-            sys.executable, "-m", "dagster", "job", "backfill",
-            "-w", str(write_workspace(Path(folder))), "-j", EPISODE_JOB,
-            "--partitions", ",".join(keys), "--tags", json.dumps(tags), "--noprompt",
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
-    found = _LAUNCHED.search(done.stdout)
-    if done.returncode != 0 or not found:
-        detail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise BackfillFailed(f"dagster job backfill failed (exit {done.returncode}): {detail[0]}")
-    return found.group(1)
+    target = ModuleTarget(module_name=DEFINITIONS_MODULE, attribute="defs", working_directory=None,
+                          location_name=LOCATION)
+    with WorkspaceProcessContext(instance, target, version=dg.__version__, code_server_log_level="WARNING") as process:
+        workspace = process.create_request_context()
+        if workspace.has_code_location_error(LOCATION):
+            error = workspace.get_code_location_error(LOCATION)
+            raise BackfillFailed(f"the code location {LOCATION!r} did not load: {_first_line(error)}")
+        location = workspace.get_code_location(LOCATION)
+        repo = next(iter(location.get_repositories().values()))
+        job = repo.get_full_job(EPISODE_JOB)
+        partition_set = next(ps for ps in repo.get_partition_sets() if ps.job_name == EPISODE_JOB)
+        backfill = PartitionBackfill(
+            backfill_id=make_new_backfill_id(),
+            partition_set_origin=partition_set.get_remote_origin(),
+            status=BulkActionStatus.REQUESTED,
+            partition_names=list(keys),
+            from_failure=False,
+            reexecution_steps=None,
+            tags=tags,
+            backfill_timestamp=get_current_timestamp(),
+        )
+        try:
+            params = location.get_partition_set_execution_params(
+                repository_handle=repo.handle, partition_set_name=partition_set.name,
+                partition_names=list(keys), instance=instance)
+            if not isinstance(params, PartitionSetExecutionParamSnap):
+                raise BackfillFailed(f"the episodes' run config could not be made: {_first_line(params.error)}")
+            for partition in params.partition_data:
+                run = create_backfill_run(workspace, instance, location, job, partition_set, backfill,
+                                          partition.name, partition.tags, partition.run_config)
+                if run is not None:
+                    instance.submit_run(run.run_id, workspace)
+        except Exception as exc:
+            instance.add_backfill(backfill.with_status(BulkActionStatus.FAILED)
+                                  .with_error(serializable_error_info_from_exc_info(sys.exc_info()))
+                                  .with_end_timestamp(get_current_timestamp()))
+            if isinstance(exc, ScreentimeError):
+                raise
+            raise BackfillFailed(f"backfill {backfill.backfill_id} failed: {_first_line(exc)}") from exc
+        # COMPLETED: every run is made and submitted (what `dagster job backfill` records); the
+        # runs themselves are followed in the UI, each with the backfill's tag.
+        instance.add_backfill(backfill.with_status(BulkActionStatus.COMPLETED)
+                              .with_end_timestamp(get_current_timestamp()))
+    return backfill.backfill_id
+
+
+def _first_line(error: object) -> str:
+    text = getattr(error, "message", None) or str(error)
+    return (text.strip().splitlines() or ["no message"])[0]
 
 
 def queue_waits_for_daemon(instance: dg.DagsterInstance) -> bool:

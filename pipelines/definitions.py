@@ -1,8 +1,26 @@
-"""The code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+"""The code location: `dagster dev -w workspace.yaml` loads `defs` from here.
+
+It is an entry point (every code server and run worker imports it first), so it sets the process's
+runtime environment before the assets import torch, onnxruntime or ultralytics.
+"""
+# ruff: noqa: E402  (the imports below must come after configure_runtime)
+
+from screentime.contracts.settings import load_settings
+from screentime.runtime import configure_runtime
+
+configure_runtime(load_settings().threads)
 
 import dagster as dg
 
-from screentime.assets import embeddings, episode_analysis, episode_checks, manifests, people, screentime, show_people
+from screentime.assets import (
+    EPISODE_CHECKS,
+    embeddings,
+    episode_analysis,
+    manifests,
+    people,
+    screentime,
+    show_people,
+)
 from screentime.pipelines.jobs import episode_job
 from screentime.pipelines.loggers import console_logger, progress_logger
 from screentime.pipelines.progress_sensors import progress_sensors
@@ -18,7 +36,7 @@ def build_defs(storage: StorageResource) -> dg.Definitions:
     tables = EpisodeTableIOManager(storage=storage)
     return dg.Definitions(
         assets=[episode_analysis, embeddings, people, screentime, manifests, show_people],
-        asset_checks=episode_checks,
+        asset_checks=list(EPISODE_CHECKS),  # every `episode_check`, as declared when defs are built
         jobs=[episode_job, show_job],
         sensors=[*progress_sensors, episode_run_monitor, episode_discovery, show_rollup, people_edits],
         schedules=[nightly_catch_up],

@@ -7,10 +7,15 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+from screentime.contracts.settings import load_settings
+
 
 def ensure_dagster_home() -> Path:
-    """Set DAGSTER_HOME (default ./.dagster_home), create it, and seed our dagster.yaml once."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
+    """Set DAGSTER_HOME (default ./.dagster_home), create it, and seed our dagster.yaml once.
+
+    Dagster itself reads DAGSTER_HOME (`DagsterInstance.get()`, and the processes it starts), so the
+    resolved folder is written back to the environment, explicitly, here."""
+    home = Path(load_settings().dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"

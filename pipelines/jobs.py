@@ -10,10 +10,9 @@ from screentime.contracts.run_config import episode_run_config
 
 episode_job = dg.define_asset_job(
     EPISODE_JOB,
-    # Without the checks: the assets report them when they succeed (assets/checks.py),
-    # so a failed run does not leave them "Execution failed" as if the data were bad.
-    selection=dg.AssetSelection.groups(EPISODE_GROUP).without_checks(),
+    # With their asset checks (assets/checks.py): Dagster plans and runs them for the episode.
+    selection=dg.AssetSelection.groups(EPISODE_GROUP),
     partitions_def=episode_partitions,
     config=episode_run_config(),
-    description="Analyse one episode: frames, detections, tracks, crops, then the manifest.",
+    description="Analyse one episode: frames, detections, tracks, crops, then the manifest; with its checks.",
 )

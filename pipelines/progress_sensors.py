@@ -11,11 +11,10 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from screentime.analysis.publish import discard_run
+from screentime.analysis.failed_runs import end_failed_run
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId, RunWorkerDied
 from screentime.contracts.names import ANALYSIS_OP, EPISODE_JOB, PARTITION_TAG, QUARANTINED_TAG
-from screentime.library.failures import NOT_COUNTED, record_failed_run
 from screentime.progress.store import ProgressStore
 from screentime.resources.storage import StorageResource
 
@@ -36,10 +35,13 @@ def run_episode(context: dg.RunStatusSensorContext):
         return None
 
 
-def close_episode_run(
-    context: dg.RunStatusSensorContext, storage: StorageResource, error_type: str, message: str
-) -> None:
-    """Write the terminal `error` record for the context's run, when it is an episode run."""
+def end_episode_run(context: dg.RunStatusSensorContext, storage: StorageResource, error_type: str, message: str,
+                    counted: bool = True) -> None:
+    """End the context's run, when it is an episode run, the one way (`end_failed_run`): its partial
+    files, its `error` record, the failure in the episode's ledger (once per run: the asset may have
+    done it; not for a cancel). A step it could not do fails the tick, so the next one tries again
+    (each step is done once per run). The run that quarantined its episode is tagged, so the UI shows
+    why the episode is no longer retried."""
     run = context.dagster_run
     ep = run_episode(context)
     if ep is None:
@@ -48,13 +50,20 @@ def close_episode_run(
     ended_at = None
     if record is not None and record.end_time is not None:
         ended_at = datetime.fromtimestamp(record.end_time, timezone.utc)
-    store = storage.get_storage()
-    removed = discard_run(store, ep, run.run_id)  # first: on a full disk, the room to write its end
-    if removed:
-        context.log.info(f"removed {removed} partial file(s) of {ep} run {run.run_id}")
-    written = ProgressStore(store).close_run(ep, run.run_id, error_type, message, ended_at)
-    if written is not None:
+    video = ((run.run_config or {}).get("ops", {}).get(ANALYSIS_OP, {}).get("config", {}) or {}).get("video", "")
+    end = end_failed_run(storage.get_storage(), ep, run.run_id, error_type, message, video=video, counted=counted,
+                         ended_at=ended_at)
+    if end.removed:
+        context.log.info(f"removed {end.removed} partial file(s) of {ep} run {run.run_id}")
+    if end.progress is not None:
         context.log.info(f"progress of {ep} run {run.run_id} ended: {error_type}: {message}")
+    if end.decision is not None and end.decision.action == "quarantined":
+        context.instance.add_run_tags(run.run_id, {QUARANTINED_TAG: end.decision.reason[:200]})
+        context.log.warning(f"{ep}: {end.decision.reason}; `screentime retry {ep}` or a new file lifts it")
+    elif end.decision is not None:
+        context.log.info(f"{ep}: {end.decision.reason}")
+    if end.problems:
+        raise RuntimeError(f"{ep} run {run.run_id} not fully ended: {'; '.join(end.problems)}")
 
 
 def failure_reason(context: dg.RunFailureSensorContext) -> tuple[str, str]:
@@ -104,24 +113,7 @@ def worker_death(context: dg.RunFailureSensorContext) -> str | None:
 )
 def episode_progress_on_failure(context: dg.RunFailureSensorContext, storage: StorageResource) -> None:
     error_type, message = failure_reason(context)
-    close_episode_run(context, storage, error_type, message)
-    count_failure(context, storage, error_type, message)
-
-
-def count_failure(context: dg.RunFailureSensorContext, storage: StorageResource, error_type: str, message: str) -> None:
-    """Count the failure in the episode's ledger (once per run: the asset may have done it) and tag
-    the run that quarantined its episode, so the UI shows why the episode is no longer retried."""
-    run = context.dagster_run
-    ep = run_episode(context)
-    if ep is None or error_type in NOT_COUNTED:  # e.g. a refused duplicate, not a failed analysis
-        return
-    video = ((run.run_config or {}).get("ops", {}).get(ANALYSIS_OP, {}).get("config", {}) or {}).get("video", "")
-    decision = record_failed_run(storage.get_storage(), ep, run.run_id, video, error_type, message)
-    if decision.action == "quarantined":
-        context.instance.add_run_tags(run.run_id, {QUARANTINED_TAG: decision.reason[:200]})
-        context.log.warning(f"{ep}: {decision.reason}; `screentime retry {ep}` or a new file lifts it")
-    else:
-        context.log.info(f"{ep}: {decision.reason}")
+    end_episode_run(context, storage, error_type, message)
 
 
 @dg.run_status_sensor(
@@ -133,7 +125,7 @@ def count_failure(context: dg.RunFailureSensorContext, storage: StorageResource,
     description="Ends a cancelled episode run's progress with an `error` record (see README, Live progress).",
 )
 def episode_progress_on_cancel(context: dg.RunStatusSensorContext, storage: StorageResource) -> None:
-    close_episode_run(context, storage, "RunCanceled", "the run was cancelled")
+    end_episode_run(context, storage, "RunCanceled", "the run was cancelled", counted=False)
 
 
 @dg.run_status_sensor(

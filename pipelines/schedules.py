@@ -14,6 +14,7 @@ import dagster as dg
 
 from screentime.analysis.publish import read_manifest
 from screentime.analysis.versions import analysis_code_version, catch_up_reason
+from screentime.assets.guard import ACTIVE
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
 from screentime.contracts.names import (
@@ -33,12 +34,6 @@ CATCH_UP_SCHEDULE = "nightly_catch_up"
 NIGHTLY_CRON = "0 3 * * *"
 # The asset whose code version stands for the analysis (all four outputs share one version).
 VERSIONED_ASSET = dg.AssetKey("detections")
-ACTIVE = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def recorded_code_version(instance: dg.DagsterInstance, ep_id: str) -> str | None:

@@ -1,68 +1,62 @@
-"""The sidecar's settings, read from the environment by pydantic-settings (each variable's name is
-its field's alias; a bad value fails at start with the variable named)."""
+"""The sidecar's settings: the core's `Settings` (storage, ...) plus the API's own variables, read
+from the environment by pydantic-settings (each variable's name is its field's alias; a bad value
+fails at start with one line naming the variable). The reference is docs/settings.md."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
-from screentime.storage.settings import StorageSettings
+from screentime.contracts.settings import Settings, StorageSettings, env, load
 
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 
 
-def _env(name: str, field: str) -> AliasChoices:
-    """Read from the variable `name`; in code, the field's own name works too."""
-    return AliasChoices(field, name)
+class ApiSettings(Settings):
+    # Set in code (tests); from the environment it is the core's storage section (STORAGE_BACKEND, ...).
+    # Given in code (tests); otherwise the core's storage section, from STORAGE_BACKEND and the rest.
+    storage_override: StorageSettings | None = Field(None, exclude=True, alias="storage")
 
-
-class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", env_ignore_empty=True)
-
-    storage: StorageSettings = Field(default_factory=StorageSettings.from_env, exclude=True,
-                                     validation_alias="SCREENTIME_API_STORAGE_NOT_FROM_ENV",
-                                     description="the pipeline's storage settings (STORAGE_BACKEND, ...)")
-    dagster_url: str = Field(DEFAULT_DAGSTER_URL, validation_alias=_env("SCREENTIME_DAGSTER_URL", "dagster_url"),
-                             description="Dagster webserver the API launches runs through")
-    dagster_ui_url: str = Field("", validation_alias=_env("SCREENTIME_DAGSTER_UI_URL", "dagster_ui_url"),
-                                description="Base of the run links shown to people; default dagster_url")
-    api_token: str = Field("", validation_alias=_env("SCREENTIME_API_TOKEN", "api_token"),
-                           description="When set, POST routes need `Authorization: Bearer <token>`")
-    poll_s: float = Field(0.25, gt=0, le=10, validation_alias=_env("SCREENTIME_API_POLL_S", "poll_s"),
-                          description="How often a followed episode's progress is read")
-    heartbeat_s: float = Field(15.0, gt=0, le=300, validation_alias=_env("SCREENTIME_API_HEARTBEAT_S", "heartbeat_s"),
-                               description="Seconds between SSE heartbeat comments")
-    cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("SCREENTIME_API_CORS_ORIGINS", "cors_origins"),
-        description="Origins (scheme://host[:port]) whose pages may call the API, comma-separated in the "
-        "environment; none by default (CORS off)",
-    )
-    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024,
-                                validation_alias=_env("SCREENTIME_API_MAX_BODY_BYTES", "max_body_bytes"),
-                                description="Largest request body accepted; larger ones get 413")
-    max_streams_per_client: int = Field(
-        32, ge=1, le=10_000, validation_alias=_env("SCREENTIME_API_MAX_STREAMS_PER_CLIENT", "max_streams_per_client"),
+    dagster_url: str = env("SCREENTIME_DAGSTER_URL", default=DEFAULT_DAGSTER_URL, must="an http(s) URL",
+                           description="Dagster webserver the API launches runs through (GraphQL)")
+    dagster_ui_url: str = env("SCREENTIME_DAGSTER_UI_URL", default="", must="an http(s) URL",
+                              description="Base of the run links shown to people; empty: SCREENTIME_DAGSTER_URL")
+    api_token: str = env("SCREENTIME_API_TOKEN", default="", must="a string",
+                         description="When set, POST routes (run launch, people edits) need "
+                         "`Authorization: Bearer <token>`, checked before the request body is read (reads stay open). "
+                         "Set it in production")
+    poll_s: float = env("SCREENTIME_API_POLL_S", default=0.25, gt=0, le=10, must="seconds, over 0 and at most 10",
+                        description="How often a followed run's progress.json is read")
+    heartbeat_s: float = env("SCREENTIME_API_HEARTBEAT_S", default=15.0, gt=0, le=300,
+                             must="seconds, over 0 and at most 300",
+                             description="Seconds between SSE heartbeat comments")
+    cors_origins: Annotated[list[str], NoDecode] = env(
+        "SCREENTIME_API_CORS_ORIGINS", default_factory=list, must="comma-separated scheme://host[:port] origins",
+        description="Origins whose pages may call the API; none by default (CORS off)")
+    max_body_bytes: int = env("SCREENTIME_API_MAX_BODY_BYTES", default=64 * 1024, ge=1024, le=16 * 1024 * 1024,
+                              must="bytes from 1024 to 16777216",
+                              description="Largest request body accepted; larger ones get 413")
+    max_streams_per_client: int = env(
+        "SCREENTIME_API_MAX_STREAMS_PER_CLIENT", default=32, ge=1, le=10_000, must="a whole number from 1 to 10000",
         description="Event streams one client address may hold open; more get 429")
-
-    head_timeout_s: float = Field(
-        10.0, ge=0.1, le=300, validation_alias=_env("SCREENTIME_API_HEAD_TIMEOUT_S", "head_timeout_s"),
+    head_timeout_s: float = env(
+        "SCREENTIME_API_HEAD_TIMEOUT_S", default=10.0, ge=0.1, le=300, must="seconds from 0.1 to 300",
         description="Seconds a connection may take to send a request's head (line and headers); then it is closed")
-    body_timeout_s: float = Field(
-        10.0, ge=0.1, le=300, validation_alias=_env("SCREENTIME_API_BODY_TIMEOUT_S", "body_timeout_s"),
+    body_timeout_s: float = env(
+        "SCREENTIME_API_BODY_TIMEOUT_S", default=10.0, ge=0.1, le=300, must="seconds from 0.1 to 300",
         description="Seconds a request's body may take to arrive, from the end of its head; then it gets 408 "
         "(or, when already answered, the connection is closed)")
-    max_connections: int = Field(
-        0, ge=0, le=1_000_000, validation_alias=_env("SCREENTIME_API_MAX_CONNECTIONS", "max_connections"),
-        description="Open connections at most (0: the open-files limit less a reserve); past it, the one that "
-        "has waited longest for its request head is dropped")
-
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("SCREENTIME_API_TRUSTED_PROXIES", "trusted_proxies"),
-        description="Addresses of reverse proxies whose X-Forwarded-For names the client, comma-separated in the "
-        "environment; none by default (a client is its socket's address)")
+    max_connections: int = env(
+        "SCREENTIME_API_MAX_CONNECTIONS", default=0, ge=0, le=1_000_000, must="a whole number from 0 to 1000000",
+        description="Open connections at most (0: the open-files limit less 64); past it the connection that has "
+        "waited longest for its request head, or for the rest of a body it has no answer for, is dropped")
+    trusted_proxies: Annotated[list[str], NoDecode] = env(
+        "SCREENTIME_API_TRUSTED_PROXIES", default_factory=list, must="comma-separated IP addresses or networks",
+        description="Reverse proxies whose X-Forwarded-For names the client; none by default (forwarded headers "
+        "are ignored: a client is its socket's address)")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -101,10 +95,21 @@ class ApiSettings(BaseSettings):
                                  "(no path, no trailing slash, no '*')")
         return origins
 
+    @model_validator(mode="after")
+    def _storage_section(self) -> "ApiSettings":
+        if self.storage_override is None:
+            self.storage_override = Settings.storage.fget(self)  # type: ignore[attr-defined]
+        return self
+
+    @property
+    def storage(self) -> StorageSettings:  # type: ignore[override]
+        return self.storage_override or Settings.storage.fget(self)  # type: ignore[attr-defined]
+
     @property
     def ui_url(self) -> str:
         return self.dagster_ui_url or self.dagster_url
 
     @classmethod
     def from_env(cls) -> "ApiSettings":
-        return cls()
+        """From the environment; a bad value raises InvalidOption with one line naming the variable."""
+        return load(cls)

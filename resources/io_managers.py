@@ -2,9 +2,11 @@
 
 Tables go into the folder of the analysis run they belong to (`.../<run_id>/detections.parquet`);
 the `manifests` asset then publishes `manifest.json`, the commit point, and prunes the episode's
-other run folders. A loaded table carries its run id in its schema metadata (`ANALYSIS_RUN`), and
-tables made from it (embeddings, people, screen time) keep it, so a later re-materialisation of
-people (after a review edit, say) replaces the file beside the analysis it was made from.
+other run folders. Which run that is, the IO manager asks the episode run's one owner of facts
+(`resources/episode_run.py`), never the table: the analysis step's own outputs go into its run's
+folder, and the tables made from them (embeddings, people, screen time) into the folder of the
+analysis they were made from, so a later re-materialisation of people (after a review edit, say)
+replaces the file beside that analysis.
 """
 
 import dagster as dg
@@ -12,11 +14,12 @@ import pyarrow as pa
 
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.layout import EpisodeLayout
+from screentime.contracts.names import ANALYSIS_OP
+from screentime.resources.episode_run import episode_run
 from screentime.resources.storage import StorageResource
 from screentime.storage.parquet import PARQUET, table_from_parquet, table_to_parquet
 
 STORAGE_KEY = "storage_key"
-ANALYSIS_RUN = b"screentime.analysis_run"
 
 
 class EpisodeTableIOManager(dg.ConfigurableIOManager):
@@ -25,10 +28,13 @@ class EpisodeTableIOManager(dg.ConfigurableIOManager):
     storage: dg.ResourceDependency[StorageResource]
 
     def handle_output(self, context: dg.OutputContext, obj: pa.Table) -> None:
-        ep = parse_episode_id(context.asset_partition_key)
-        run_id = (obj.schema.metadata or {}).get(ANALYSIS_RUN, context.run_id.encode()).decode()
-        key = EpisodeLayout(ep).table_key(run_id, context.asset_key.path[-1])
+        partition = context.asset_partition_key
         store = self.storage.get_storage()
+        if context.op_def.name == ANALYSIS_OP:  # the analysis itself: this run's folder
+            run_id = context.run_id
+        else:  # made from an analysis: beside it
+            run_id = episode_run(context.step_context.instance, store, partition, context.run_id).run_id
+        key = EpisodeLayout(parse_episode_id(partition)).table_key(run_id, context.asset_key.path[-1])
         store.put_bytes(key, table_to_parquet(obj), PARQUET)
         context.add_output_metadata({STORAGE_KEY: key, "uri": store.uri(key), "rows": obj.num_rows})
 
@@ -38,8 +44,7 @@ class EpisodeTableIOManager(dg.ConfigurableIOManager):
         own = EpisodeLayout(parse_episode_id(context.asset_partition_key)).table_key(
             context.step_context.run_id, context.asset_key.path[-1])
         key = own if store.exists(own) else self._materialized_key(context)
-        table = table_from_parquet(store.get_bytes(key))
-        return with_analysis_run(table, key.rsplit("/", 2)[-2])
+        return table_from_parquet(store.get_bytes(key))
 
     @staticmethod
     def _materialized_key(context: dg.InputContext) -> str:
@@ -52,13 +57,3 @@ class EpisodeTableIOManager(dg.ConfigurableIOManager):
             raise dg.Failure(f"{context.asset_key.to_user_string()} has no materialisation for {partition}")
         metadata = result.records[0].asset_materialization.metadata
         return metadata[STORAGE_KEY].value
-
-
-def with_analysis_run(table: pa.Table, run_id: str) -> pa.Table:
-    """`table` marked as belonging to analysis run `run_id` (kept in its schema metadata)."""
-    return table.replace_schema_metadata({**(table.schema.metadata or {}), ANALYSIS_RUN: run_id.encode()})
-
-
-def analysis_run_of(table: pa.Table) -> str | None:
-    value = (table.schema.metadata or {}).get(ANALYSIS_RUN)
-    return value.decode() if value else None

@@ -4,17 +4,18 @@
 import dagster as dg
 from pydantic import PrivateAttr
 
+from screentime.contracts.settings import load_settings
 from screentime.storage import Storage, StorageSettings, open_storage
 
 
 class StorageResource(dg.ConfigurableResource, StorageSettings):
-    """Where every artifact goes. Defaults come from the environment (see README, "Storage")."""
+    """Where every artifact goes. Defaults come from the environment (docs/settings.md)."""
 
     _storage: Storage | None = PrivateAttr(default=None)
 
     @classmethod
     def from_env(cls) -> "StorageResource":
-        return cls(**StorageSettings.from_env().model_dump())
+        return cls(**load_settings().storage.model_dump())
 
     def get_storage(self) -> Storage:
         if self._storage is None:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.s3_fixtures import s3_client, s3_env, s3_server  # noqa: F401  (a real S3 server)
+from screentime.contracts.settings import load_settings
+from screentime.runtime import configure_runtime
+
+# The tests are an entry point: the environment the native libraries read, before any of them loads.
+configure_runtime(load_settings().threads)
+
+from tests.s3_fixtures import s3_client, s3_env, s3_server  # noqa: F401, E402  (a real S3 server)
 
 # A test run started in the background from a script (`make test &`, CI harnesses) inherits SIGINT
 # ignored (the shell's rule for `&`). Then every Python server the tests start ignores the SIGINT
@@ -106,7 +112,12 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 def instance():
     import dagster as dg
 
-    with dg.instance_for_test() as inst:
+    # Dagster keeps "the current defs state storage" in a context variable that the last instance
+    # created sets; after another test's instance is gone, loading definitions failed with
+    # "Attempted to resolve undefined DagsterInstance weakref" (1 run in 3). Name this test's.
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with dg.instance_for_test() as inst, set_defs_state_storage(inst.defs_state_storage):
         yield inst
 
 

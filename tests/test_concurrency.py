@@ -37,8 +37,10 @@ def test_the_template_instance_queues_runs_within_limits(tmp_path):
 def test_only_the_analysis_step_is_in_the_gpu_pool():
     job = defs.resolve_job_def("episode_job")
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
+    checks = {"detections_boxes_inside_frame", "tracks_tracks_within_episode", "people_every_track_one_person",
+              "screentime_within_episode_length"}  # Dagster's asset checks, each a step of its own
     assert pools == {"episode_analysis": "gpu", "embeddings": None, "people": None, "screentime": None,
-                     "manifests": None}  # the identity steps run on the CPU (dlib): outside the pool
+                     "manifests": None, **dict.fromkeys(checks)}  # the identity steps and checks: outside the pool
 
 
 def _analysis_window(instance: dg.DagsterInstance, run_id: str) -> tuple[float, float]:

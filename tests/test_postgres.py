@@ -44,7 +44,9 @@ def test_an_episode_run_on_a_postgres_backed_instance(tmp_path, data_dir, carpho
         run_status = cursor.fetchone()[0]
         cursor.execute("SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'episodes'")
         partitions = [row[0] for row in cursor.fetchall()]
-    assert events["PIPELINE_SUCCESS"] == 1 and events["STEP_SUCCESS"] == 5  # RUN_SUCCESS's stored name
+    assert events["PIPELINE_SUCCESS"] == 1  # RUN_SUCCESS's stored name
+    assert events["STEP_SUCCESS"] == 9  # 5 asset steps and the 4 asset checks
+    assert events["ASSET_CHECK_EVALUATION"] == 4
     assert events["ASSET_MATERIALIZATION"] == 10  # frames, detections, tracks, crops, shots, faces,
     # embeddings, people, screentime, manifests
     assert run_status == "SUCCESS" and partitions == [EP]

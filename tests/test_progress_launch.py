@@ -105,7 +105,9 @@ def test_run_launched_through_the_webservers_graphql_api_writes_progress_from_ea
     assert_complete_stream(records)
     assert records[-1].counts.model_dump() == manifest(stack, ep_id)["counts"]
     pids = step_pids(stack, run_id)
-    assert set(pids) == {"episode_analysis", "embeddings", "people", "screentime", "manifests"}
+    checks = {"detections_boxes_inside_frame", "tracks_tracks_within_episode", "people_every_track_one_person",
+              "screentime_within_episode_length"}  # Dagster's asset checks, each a step of its own
+    assert set(pids) == {"episode_analysis", "embeddings", "people", "screentime", "manifests", *checks}
     assert len(set(pids.values())) == len(pids)  # multiprocess: each step in its own process
 
 

@@ -138,12 +138,12 @@ def test_a_failed_check_is_said_by_the_cli_and_tagged_on_the_run(data_dir, tmp_p
     exits 3, and the Dagster run carries the failed check's name."""
     import dagster as dg
 
-    import screentime.assets.identity as identity_assets
+    import screentime.assets.checks as checks
     from screentime.cli.main import EXIT_CHECKS, main
     from screentime.contracts.names import FAILED_CHECKS_TAG
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    monkeypatch.setattr(identity_assets, "within_length",
+    monkeypatch.setattr(checks, "within_length",
                         lambda table, manifest: (False, {"longest_s": 8.0, "episode_s": 4.0}))
     code = main(["run", str(carphone), "--ep-id", "carphone-s01e01", "--quiet"])
     err = capsys.readouterr().err

@@ -61,18 +61,16 @@ def _failure_reason(result) -> tuple[str, str]:
     return "RunFailure", "run failed"
 
 
-def _end_failed_run(store, ep, run_id: str, error_type: str, message: str) -> str:
-    """Remove a failed run's partial files, then make sure its progress ends with `error` (a full
-    disk may have refused the run's own record). Returns what was done, for the one-line error."""
-    from screentime.analysis.publish import discard_run
-    from screentime.progress.store import ProgressStore
+def _end_failed_run(store, ep, run_id: str, error_type: str, message: str, video: str) -> str:
+    """End a failed run the one way (`end_failed_run`: its partial files, its `error` record, should
+    a full disk have refused the run's own, and the failure in the episode's ledger). Returns what
+    was done, for the one-line error."""
+    from screentime.analysis.failed_runs import end_failed_run
 
-    try:
-        removed = discard_run(store, ep, run_id)
-        ProgressStore(store).close_run(ep, run_id, error_type, message)
-    except Exception as exc:  # e.g. the storage that failed the run is still away
-        return f"its partial files could not be removed ({type(exc).__name__}); the next run of {ep} removes them"
-    return f"{removed} partial file(s) removed" if removed else "nothing partial left behind"
+    end = end_failed_run(store, ep, run_id, error_type, message, video=video)
+    if end.removed is None:  # e.g. the storage that failed the run is still away
+        return f"its partial files could not be removed; the next run of {ep} removes them"
+    return f"{end.removed} partial file(s) removed" if end.removed else "nothing partial left behind"
 
 
 def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
@@ -85,6 +83,12 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
     video_path = check_run_inputs(ep, video, options)  # the same checks as the progress API's
     resolve_device(options.device)
 
+    from screentime.resources.storage import StorageResource
+
+    # Before the assets load (Dagster says on stderr that partitioned asset checks are a preview
+    # feature when they do): a refused storage is one line.
+    StorageResource.from_env().get_storage().check_writable()
+
     import dagster as dg
 
     from screentime.assets.guard import active_runs, describe, process_tag
@@ -94,7 +98,6 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
     from screentime.pipelines.definitions import defs, storage
     from screentime.pipelines.instance import ensure_dagster_home
 
-    storage.get_storage().check_writable()
     home = ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
         busy = active_runs(instance, str(ep))
@@ -114,7 +117,7 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
             if error_type == "EpisodeBusy":  # it stopped before writing anything: nothing to end
                 print(f"error: run {result.run_id} failed: {message}", file=sys.stderr)
                 return EXIT_FAILED
-            cleaned = _end_failed_run(storage.get_storage(), ep, result.run_id, error_type, message)
+            cleaned = _end_failed_run(storage.get_storage(), ep, result.run_id, error_type, message, str(video_path))
             print(f"error: run {result.run_id} failed: {error_type}: {message} ({cleaned}; the whole log: "
                   f"`make ui`, Runs > {result.run_id})", file=sys.stderr)
             return EXIT_FAILED
@@ -221,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from screentime.contracts.settings import load_settings
+        from screentime.runtime import configure_runtime
+
+        configure_runtime(load_settings().threads)  # before OpenCV, ultralytics or onnxruntime load
         return args.func(args)
     except ValidationError as exc:
         from screentime.contracts.options import describe_validation_error

@@ -7,7 +7,10 @@ reported one per line on stderr and skipped; only when nothing usable is left is
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from screentime.contracts.errors import InvalidOption, ScreentimeError
@@ -17,6 +20,21 @@ EXIT_INVALID = 2
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send file descriptor 1 to stderr for the block: what Dagster prints while it makes the runs
+    (its code server, a synchronous launcher's runs) goes to stderr, so stdout stays the backfill id."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _video_is_where_runs_look(ep, location: str) -> bool:
@@ -67,14 +85,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from screentime.analysis.publish import read_manifest
     from screentime.contracts.episode import parse_episode_id
     from screentime.contracts.names import EPISODE_JOB, LAUNCHED_BY_TAG, SEASONS_TAG, SHOW_TAG
+    from screentime.contracts.settings import load_settings
     from screentime.library.discovery import scan_videos
     from screentime.library.seasons import SeasonSelection, parse_seasons
     from screentime.library.sources import videos_root
     from screentime.pipelines.backfills import launch_backfill, queue_waits_for_daemon, season_episodes
     from screentime.pipelines.concurrency import ensure_pool_limits
     from screentime.pipelines.instance import ensure_dagster_home
-    from screentime.storage import StorageSettings, open_storage
+    from screentime.storage import open_storage
 
+    settings = load_settings()  # a bad variable: one line, exit 2, before anything is scanned or registered
     seasons = args.season or args.seasons
     selection = SeasonSelection(args.show, parse_seasons(seasons) if seasons else ())
     try:
@@ -89,7 +109,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         keys = season_episodes(instance, selection, scan, register=not args.dry_run)
         if args.missing:
-            store = open_storage(StorageSettings.from_env())
+            store = open_storage(settings.storage)
             keys = [key for key in keys if read_manifest(store, parse_episode_id(key)) is None]
         if not keys:
             _say(f"error: no {'unprocessed ' if args.missing else ''}episodes of {selection} are registered "
@@ -102,7 +122,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             return 0
         tags = {LAUNCHED_BY_TAG: "cli", SHOW_TAG: selection.show, SEASONS_TAG: seasons or "all"}
         ensure_pool_limits(instance)
-        backfill_id = launch_backfill(keys, tags)
+        with _stdout_to_stderr():
+            backfill_id = launch_backfill(instance, keys, tags)
         print(backfill_id)
         _say(f"backfill {backfill_id}: {len(keys)} run(s) of {EPISODE_JOB}, one per episode; "
              "see the UI, Runs > Backfills")

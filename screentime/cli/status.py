@@ -20,6 +20,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from screentime.analysis.publish import read_manifest
     from screentime.analysis.status import EpisodeFacts, episode_status
     from screentime.analysis.versions import analysis_code_version
+    from screentime.assets.guard import ACTIVE
     from screentime.contracts.episode import EpisodeId, parse_episode_id
     from screentime.contracts.errors import InvalidEpisodeId, ScreentimeError
     from screentime.contracts.layout import ARTIFACTS, FAILURES_FILE, MANIFEST_FILE, PROGRESS_FILE, episode_of_key
@@ -28,7 +29,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from screentime.library.failures import FailureLedgers, RetryPolicy
     from screentime.library.sources import videos_root
     from screentime.pipelines.instance import ensure_dagster_home
-    from screentime.pipelines.schedules import ACTIVE, recorded_code_version
+    from screentime.pipelines.schedules import recorded_code_version
     from screentime.progress.store import ProgressStore
     from screentime.storage import StorageSettings, open_storage
 

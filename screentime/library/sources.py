@@ -6,7 +6,6 @@ local, seekable file, so `local_video` downloads an S3 video to a temporary file
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,12 +14,12 @@ from pathlib import Path
 
 from screentime.contracts.episode import EpisodeId
 from screentime.contracts.errors import VideoError
-from screentime.storage.settings import StorageSettings
+from screentime.contracts.settings import load_settings
 
 
 def videos_root() -> str:
     """Where `<show>/s<SS>e<EE>.<ext>` episode videos are found (SCREENTIME_VIDEOS_DIR)."""
-    return os.environ.get("SCREENTIME_VIDEOS_DIR", "./videos")
+    return load_settings().videos_dir
 
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".m4v", ".webm")
@@ -88,7 +87,6 @@ def local_video(location: str) -> Iterator[Path]:
 
 
 def _s3_client():
-    from screentime.storage.s3 import make_client
+    from screentime.storage.s3 import client_for
 
-    settings = StorageSettings.from_env()  # the same endpoint and credentials as the artifacts
-    return make_client(settings.aws_region, settings.endpoint_url)
+    return client_for()  # the same endpoint and credentials as the artifacts

@@ -1,6 +1,6 @@
 """The storage layer: one root for every artifact, a local directory or an S3 prefix.
 
-`open_storage(StorageSettings.from_env())` opens whichever is configured; both keep the same keys
+`open_storage(load_settings().storage)` opens whichever is configured; both keep the same keys
 (`screentime.contracts.layout`) and write atomically.
 """
 

@@ -89,6 +89,16 @@ def make_client(region: str = "", endpoint_url: str = ""):
     return session.client("s3", region_name=region or None, endpoint_url=endpoint_url or None, config=config)
 
 
+def client_for(settings: StorageSettings | None = None):
+    """The S3 client for the configured region and endpoint (`load_settings().storage` unless given):
+    the one place a client is built from the settings (artifacts, s3:// videos, videos roots)."""
+    if settings is None:
+        from screentime.contracts.settings import load_settings
+
+        settings = load_settings().storage
+    return make_client(settings.aws_region, settings.endpoint_url)
+
+
 def iter_objects(client, bucket: str, prefix: str) -> Iterator[dict]:
     """Every object (`Key`, `Size`, `LastModified`, `ETag`) under `prefix`, page by page."""
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -148,7 +158,7 @@ class S3Storage(Storage):
     def from_settings(cls, settings: StorageSettings) -> S3Storage:
         if not settings.s3_bucket:
             raise InvalidOption("STORAGE_BACKEND=s3 needs S3_BUCKET (the bucket for the artifacts)")
-        client = make_client(settings.aws_region, settings.endpoint_url)
+        client = client_for(settings)
         return cls(settings.s3_bucket, settings.s3_prefix, client, settings.endpoint_url)
 
     @property

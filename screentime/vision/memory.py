@@ -24,7 +24,6 @@ then runs held to its budget. Measured figures: bench/bench_memory.py and bench/
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from screentime.contracts.errors import InvalidOption
@@ -57,14 +56,10 @@ class FramePlan:
 
 
 def budget_bytes() -> int:
-    raw = os.environ.get(BUDGET_ENV, str(DEFAULT_BUDGET_MB))
-    try:
-        megabytes = int(raw)
-    except ValueError:
-        raise InvalidOption(f"{BUDGET_ENV} must be a whole number of megabytes (256 or more), got {raw!r}") from None
-    if megabytes < 256:
-        raise InvalidOption(f"{BUDGET_ENV} must be a whole number of megabytes (256 or more), got {raw!r}")
-    return megabytes * MB
+    """SCREENTIME_FRAME_MEMORY_MB in bytes (the settings model checks it: 256 or more)."""
+    from screentime.contracts.settings import load_settings
+
+    return load_settings().frame_memory_mb * MB
 
 
 @dataclass(frozen=True)
