@@ -44,7 +44,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from screentime.vision.shots import Shot, shots_from_starts
+from screentime.vision.shots import Shot, block_spreads, grey_thumbnail, shots_from_starts
 
 
 class _Frame:
@@ -179,26 +179,15 @@ class CutDetector:
         return [sum(s[c] for _, s in recent) / len(recent) for c in range(2)]
 
     def _thumbnail(self, image: np.ndarray) -> _Frame:
-        h, w = image.shape[:2]
-        gx, gy = self.grid
-        tw = self.thumb_width
-        th = max(4 * gy, round(h * tw / w))
         # Interpolating straight to the thumbnail would keep the pixel noise that the detail channel
         # must not see; area-averaging the whole frame costs ~0.55 ms at 640 x 360. Interpolating to
         # 4x the thumbnail and then area-averaging 4 x 4 costs ~0.35 ms and averages the noise out
         # (noise of std 16 grey levels added to 640 px frames: at 2x, as ShotDetector does it, it hid
         # 14 of 25 face cuts from the detail, at 4x none; bench/bench_cuts.py --det-size 640 --noise).
         # Frames under 4x the thumbnail (det_size 320) are area-averaged straight away.
-        if w >= 4 * tw:
-            image = cv2.resize(image, (4 * tw, 4 * th), interpolation=cv2.INTER_LINEAR)
-        if image.ndim == 3:
-            code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-            image = cv2.cvtColor(image, code)
-        interpolation = cv2.INTER_AREA if w >= 2 * tw else cv2.INTER_LINEAR
-        grey = cv2.resize(image, (tw, th), interpolation=interpolation).astype(np.float32)
+        grey = grey_thumbnail(image, self.thumb_width, 4 * self.grid[1], oversample=4)
         detail = grey - cv2.GaussianBlur(grey, (0, 0), self.detail_sigma)
-        bh, bw = th // gy, tw // gx
-        spread = np.stack([x[: gy * bh, : gx * bw].reshape(gy, bh, gx, bw).std(axis=(1, 3)) for x in (grey, detail)])
+        spread = np.stack([block_spreads(x, self.grid) for x in (grey, detail)])
         return _Frame(grey, detail, spread)
 
     def _global_shift(self, prev: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
