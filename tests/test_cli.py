@@ -8,12 +8,13 @@ import sys
 import dagster as dg
 import pytest
 
+EXE = os.path.join(os.path.dirname(sys.executable), "screentime")
+
 
 def screentime(*args, cwd, env_extra=None):
     env = {**os.environ, "DAGSTER_HOME": str(cwd / "dagster_home"), "SCREENTIME_DATA_DIR": str(cwd / "data"),
            "STORAGE_BACKEND": "local", **(env_extra or {})}
-    exe = os.path.join(os.path.dirname(sys.executable), "screentime")
-    return subprocess.run([exe, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([EXE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_run_prints_json_progress_and_records_the_run_in_the_instance(tmp_path, carphone):
@@ -25,6 +26,10 @@ def test_run_prints_json_progress_and_records_the_run_in_the_instance(tmp_path, 
     later = [r for r in records if r["phase"] in ("embedding", "grouping")]
     assert len(later) == 2 and all(r["fps"] == 0 and r["eta_seconds"] is None for r in later)  # no rate to claim
     assert (tmp_path / "data/artifacts/manifests/carphone/s01/e03/manifest.json").is_file()
+    # Not a terminal: the records exactly as the run's history has them, byte for byte, and no bar.
+    [run_history] = (tmp_path / "data/artifacts/manifests/carphone/s01/e03").glob("*/progress.jsonl")
+    assert done.stdout == run_history.read_text()
+    assert "%|" not in done.stderr
     os.environ["DAGSTER_HOME"], old = str(tmp_path / "dagster_home"), os.environ.get("DAGSTER_HOME")
     try:
         with dg.DagsterInstance.get() as instance:
@@ -74,8 +79,20 @@ def test_api_warns_when_exposed_without_a_token(host, token, warned):
 def test_run_prints_the_people_and_people_lists_the_show(tmp_path, cap13):
     done = screentime("run", str(cap13), "--ep-id", "cap-s01e01", "--fps", "5", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "people: 1 in 1 track(s) over 1 shot(s)" in done.stderr
-    assert "person 1" in done.stderr and "100.0%" in done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    at = lines.index("people: 1 in 1 track(s) over 1 shot(s)")
+    assert lines[at - 1].startswith("done: run ") and lines[at - 1].endswith(" published cap-s01e01")
+    assert lines[at + 1].split() == ["who", "on", "screen", "share", "appearances"]
+    assert lines[at + 2].split() == ["person", "1", "30.6", "s", "100.0%", "1"]  # who, for how long
+    assert lines[at + 3:] == [  # and where to look next, last
+        "next:",
+        "  manifest       data/artifacts/manifests/cap/s01/e01/manifest.json",
+        f"  Dagster UI     make ui (DAGSTER_HOME={tmp_path / 'dagster_home'}), then http://127.0.0.1:3000: the run, "
+        "its assets and checks",
+        f"  review people  {EXE} api, then http://127.0.0.1:8000/review?show=cap&ep=cap-s01e01",
+        f"  screen time    {EXE} people cap: the show's people, season by season",
+    ]
     listed = screentime("people", "cap", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()

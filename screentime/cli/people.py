@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from screentime.analysis.publish import read_manifest
 from screentime.contracts.episode import EpisodeId
@@ -18,19 +17,23 @@ TOP = 5
 
 
 def episode_summary(storage: Storage, ep: EpisodeId) -> list[str]:
-    """Lines for the end of a run: how many people, and the longest on screen."""
+    """Lines for the end of a run: how many people, and a table of the longest on screen."""
     manifest = read_manifest(storage, ep)
     if manifest is None:
         return []
-    lines = [f"people: {manifest.counts.people} in {manifest.counts.tracks} track(s) over "
-             f"{manifest.counts.shots} shot(s)"]
+    counts = manifest.counts
+    lines = [f"people: {counts.people} in {counts.tracks} track(s) over {counts.shots} shot(s)"]
     try:
         table = table_from_parquet(storage.get_bytes(EpisodeLayout(ep).table_key(manifest.run_id, "screentime")))
     except FileNotFoundError:
         return lines
+    if table.num_rows:
+        lines.append(f"  {'who':<24} {'on screen':>9}  {'share':>6}  appearances")
     for row in table.slice(0, TOP).to_pylist():
         who = row["name"] or f"person {row['person_id']}"
-        lines.append(f"  {who:<24} {row['seconds']:8.1f} s  {row['share']:6.1%}  {row['appearances']} appearance(s)")
+        lines.append(f"  {who[:24]:<24} {row['seconds']:7.1f} s  {row['share']:6.1%}  {row['appearances']:>11}")
+    if table.num_rows > TOP:
+        lines.append(f"  ... and {table.num_rows - TOP} more (all of them: `screentime people {ep.show}`)")
     return lines
 
 
@@ -66,8 +69,3 @@ def add_people_command(sub: argparse._SubParsersAction) -> None:
                             "newly published episodes first, as the show_rollup sensor does in Dagster).")
     people.add_argument("show", help="Show slug, e.g. the-office.")
     people.set_defaults(func=cmd_people)
-
-
-def print_episode_summary(storage: Storage, ep: EpisodeId) -> None:
-    for line in episode_summary(storage, ep):
-        print(line, file=sys.stderr)
