@@ -19,6 +19,7 @@ from screentime.contracts.names import EPISODE_GROUP
 from screentime.contracts.progress import ProgressRecord
 from screentime.identity.embedders import DEFAULT_EMBEDDER, load_embedder
 from screentime.identity.episode import embed_tracks, group_episode
+from screentime.identity.not_same import apart_tracks
 from screentime.identity.registry import load_registry
 from screentime.identity.screen_time import FrameSeconds, screen_time_table
 from screentime.identity.versions import identity_code_version
@@ -76,11 +77,16 @@ def embeddings(context: dg.AssetExecutionContext, faces: pa.Table, tracks: pa.Ta
 def people(context: dg.AssetExecutionContext, embeddings: pa.Table, detections: pa.Table,
            storage: StorageResource) -> dg.Output:
     _report(context, storage, "grouping", embeddings.num_rows)
+    store = storage.get_storage()
+    analysis = episode_run(context.instance, store, context.partition_key, context.run_id).run_id
+    registry = load_registry(store, parse_episode_id(context.partition_key).show)
+    apart = apart_tracks(registry, context.partition_key, analysis)  # reviewers' "not the same"
     with stop_if_orphaned(context.instance, context.run_id):
-        table = group_episode(embeddings, detections)
+        table = group_episode(embeddings, detections, apart=apart)
     persons = len(set(table["person_id"].to_pylist()))
     unsure = len(set(table.filter(table["unsure"])["person_id"].to_pylist()))
-    return dg.Output(table, metadata={"people": persons, "track_parts": table.num_rows, "unsure_people": unsure})
+    return dg.Output(table, metadata={"people": persons, "track_parts": table.num_rows, "unsure_people": unsure,
+                                      "kept_apart": len(apart)})
 
 
 @dg.asset(

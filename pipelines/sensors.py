@@ -17,9 +17,8 @@ from screentime.analysis.publish import read_manifest
 from screentime.assets.partitions import episode_partitions
 from screentime.contracts.errors import ScreentimeError
 from screentime.contracts.names import EPISODES, LAUNCHED_BY_TAG
-from screentime.library.discovery import EpisodeVideo, Scan, is_processed, scan_videos
+from screentime.library.discovery import NOT_WATCHING, EpisodeVideo, Scan, is_processed, scan_videos, watched_root
 from screentime.library.failures import Decision, FailureLedgers, RetryPolicy, decide
-from screentime.library.sources import videos_root
 from screentime.pipelines.concurrency import ensure_pool_limits
 from screentime.pipelines.jobs import episode_job
 from screentime.pipelines.schedules import episodes_in_flight
@@ -81,10 +80,14 @@ def runs_to_request(
     minimum_interval_seconds=INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Scans SCREENTIME_VIDEOS_DIR for <show>/s<SS>e<EE>.<ext>, adds each new episode's "
-    "partition and requests its run (see README, Run a season).",
+    "partition and requests its run (see README, Run a season). Unset, it watches nothing (the demo's "
+    "./videos is never watched) and says so on every tick.",
 )
 def episode_discovery(context: dg.SensorEvaluationContext, storage: StorageResource) -> dg.SensorResult:
-    root = videos_root()
+    root = watched_root()
+    if root is None:  # said on every tick, in the log and as the skip reason the UI shows
+        context.log.warning(NOT_WATCHING)
+        return dg.SensorResult(skip_reason=NOT_WATCHING)
     try:
         scan = scan_videos(root)
         store = storage.get_storage()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import unicodedata
 
 import dagster as dg
 import httpx
@@ -145,8 +146,11 @@ def test_screentime_and_its_downloads(show):
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert 'filename="group-s01-screentime.csv"' in csv.headers["content-disposition"]
     lines = csv.text.splitlines()
-    assert lines[0] == "identity_id,name,named,ep_id,season,episode,seconds,appearances"
+    assert lines[0] == "identity_id,name,named,ep_id,season,episode,seconds,appearances,registry_version"
     assert len(lines) == table.num_rows + 1
+    counted = str(view["numbers_version"])  # a CSV says which registry version it counts (before: nothing did)
+    assert {line.rsplit(",", 1)[1] for line in lines[1:]} == {counted}
+    assert csv.headers["x-screentime-registry-version"] == counted
     parquet = httpx.get(f"{show['url']}/shows/{SHOW}/screentime.parquet", params={"ep_id": EP}, timeout=30)
     assert pq.read_table(io.BytesIO(parquet.content)).equals(table)
     assert httpx.get(f"{show['url']}/shows/{SHOW}/screentime", params={"season": 2}, timeout=30).json()["rows"] == []
@@ -161,3 +165,40 @@ def test_unknown_and_invalid_shows(show):
     for page in ("/review?show=group", "/screentime?show=group"):
         html = httpx.get(show["url"] + page, timeout=10)
         assert html.status_code == 200 and "/static/people.js" in html.text
+
+
+def test_an_edit_that_changes_nothing_writes_no_version(show):
+    view = people(show, limit=500)
+    version, person = view["version"], view["people"][-1]
+    named = edit(show, version, {"action": "rename", "identity": person["id"], "name": "Dee"})
+    assert named.status_code == 200 and named.json()["version"] == version + 1
+    for same in ({"action": "rename", "identity": person["id"], "name": "  Dee "},  # the same name
+                 {"action": "hide", "identity": person["id"], "reason": None},  # shown already
+                 {"action": "move", "ep_id": EP, "track": person["tracks"][0]["track"], "to": person["id"]}):
+        again = edit(show, version + 1, same)
+        assert again.status_code == 200 and again.json()["version"] == version + 1, (same, again.text)  # before: +1
+    assert load_registry(show["storage"], SHOW).version == version + 1
+    undo = httpx.post(f"{show['url']}/shows/{SHOW}/people/undo", headers=AUTH, timeout=30,
+                      json={"base_version": version + 1, "by": "tester"})
+    assert undo.json()["reason"] == f"undo: renamed person {person['id']} to Dee"  # the real edit, not a no-op
+
+
+@pytest.mark.parametrize("name", ["Zoe\u0308 Kravitz", "नमस्ते जी", "สมชาย ใจดี", "Panic! at the Disco",
+                                  "Ma·ria", '"Weird Al" Yankovic', "Dr. O’Neil-Smith, Jr. (II) & Co"])
+def test_names_in_any_script_with_the_punctuation_names_use(show, name):
+    view = people(show, limit=500)
+    person = view["people"][-2]
+    saved = edit(show, view["version"], {"action": "rename", "identity": person["id"], "name": name})
+    assert saved.status_code == 200, saved.text  # before: 422 for all but the last
+    stored = load_registry(show["storage"], SHOW).identities[person["id"]].name
+    assert stored == unicodedata.normalize("NFC", name)
+    assert [p["id"] for p in people(show, q=name.split()[0])["people"]] == [person["id"]]  # found, as typed
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("<b onclick=x>Ann", "not '<' '=' '>'"), ("Ann=1", "not '='"), ("a_b", "not '_'"),
+    ("x" * 81, "at most 80 characters (this one has 81)"), ("\u0308a", "combining mark")])
+def test_markup_and_over_long_names_are_refused_never_cut(show, name, message):
+    view = people(show, limit=500)
+    refused = edit(show, view["version"], {"action": "rename", "identity": view["people"][0]["id"], "name": name})
+    assert refused.status_code == 422 and message in refused.json()["detail"], refused.text

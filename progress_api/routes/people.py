@@ -21,7 +21,7 @@ from screentime.contracts.layout import EpisodeLayout, ShowLayout, validate_run_
 from screentime.contracts.review import PeopleView, ScreentimeView
 from screentime.identity.edits import InvalidEdit, NothingToUndo, edit_people, undo_last
 from screentime.identity.registry import StaleRegistry, load_registry
-from screentime.identity.review import NamedFilter, ReviewReader, screentime_table
+from screentime.identity.review import NamedFilter, ReviewReader, counted_version, screentime_table
 from screentime.progress_api.deps import ReaderDep, TokenFirstRoute, require_token
 from screentime.progress_api.models import (
     EPISODE_ID_PATTERN,
@@ -34,6 +34,8 @@ from screentime.storage.parquet import PARQUET, table_to_parquet
 
 router = APIRouter(tags=["people"], route_class=TokenFirstRoute)
 SHOW_PATTERN = SHOW_JSON_PATTERN  # as EpisodeId checks a show slug
+REGISTRY_VERSION_COLUMN = "registry_version"  # the CSV's last column: the version its numbers were counted at
+REGISTRY_VERSION_HEADER = "X-Screentime-Registry-Version"
 CROP_CACHE = "public, max-age=31536000, immutable"  # a crop's URL names its run: it never changes
 ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ValidationErrorResponse}}
 WRITE_ERRORS = {
@@ -162,15 +164,17 @@ def get_screentime(scope: ScopeDep, reader: ReaderDep) -> ScreentimeView:
 
 
 @router.get("/shows/{show}/screentime.csv", response_class=Response, responses=ERRORS,
-            summary="The screen-time rows as CSV (identity_id, name, ..., seconds, appearances)")
+            summary="The screen-time rows as CSV (identity_id, name, ..., seconds, appearances, registry_version)")
 def get_screentime_csv(scope: ScopeDep, reader: ReaderDep) -> Response:
     table = screentime_table(reader.storage, scope.show, scope.season, scope.ep_id)
+    version = counted_version(table)  # a CSV has no metadata: each row says which version it counts
     names = [n for n in table.column_names if n != "crop"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(names)
-    writer.writerows([row[n] for n in names] for row in table.select(names).to_pylist())
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=scope.attachment("csv"))
+    writer.writerow([*names, REGISTRY_VERSION_COLUMN])
+    writer.writerows([*(row[n] for n in names), version] for row in table.select(names).to_pylist())
+    headers = {**scope.attachment("csv"), REGISTRY_VERSION_HEADER: "" if version is None else str(version)}
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/shows/{show}/screentime.parquet", response_class=Response, responses=ERRORS,

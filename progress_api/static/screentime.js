@@ -2,7 +2,7 @@
 "use strict";
 
 const SHOW = PARAMS.get("show") || "", EP = PARAMS.get("ep") || "", SEASON = PARAMS.get("season") || "";
-const BARS = 40, ROW = 38, LABEL_W = 220, CHART_W = 900, RECOUNT_POLL_MS = 3000;
+const BARS = 40, ROW = 38, LABEL_W = 220, LABEL_X = 40, LABEL_GAP = 8, CHART_W = 900, RECOUNT_POLL_MS = 3000;
 const SVG = "http://www.w3.org/2000/svg";
 let recount = null;
 
@@ -43,7 +43,7 @@ function chart(persons) {
     const g = svg("g", {class: "bar", "data-id": p.id, "data-seconds": p.seconds.toFixed(3)});
     if (p.crop) g.append(svg("image", {href: cropUrl(p.crop), x: 0, y: y + 3, width: 32, height: 32,
                                         preserveAspectRatio: "xMidYMid slice"}));
-    g.append(svg("text", {x: 40, y: y + 23, class: p.named ? "label" : "label unnamed"}, p.name));
+    g.append(svg("text", {x: LABEL_X, y: y + 23, class: p.named ? "label" : "label unnamed"}, p.name));
     g.append(svg("rect", {x: LABEL_W, y: y + 8, width: Math.max(1, width), height: ROW - 16, rx: 3}));
     g.append(svg("text", {x: LABEL_W + width + 8, y: y + 23, class: "value"}, `${clock(p.seconds)}`));
     g.append(svg("title", {}, `${p.name}: ${p.seconds.toFixed(1)} s, ${p.appearances} appearances`));
@@ -52,13 +52,28 @@ function chart(persons) {
   const more = persons.length - shown.length;
   document.getElementById("chart").replaceChildren(root,
     ...(more > 0 ? [el("figcaption", {textContent: `and ${more} more people in the table below`})] : []));
+  for (const label of root.querySelectorAll("text.label")) fit(label, LABEL_W - LABEL_X - LABEL_GAP);
+}
+
+// A name longer than its column is cut with an ellipsis where it would reach the bar (the bar's
+// <title> and the table keep the whole name): measured, as glyph widths differ by script and font.
+function fit(text, width) {
+  const whole = [...text.textContent];
+  if (text.getComputedTextLength() <= width) return;
+  let lo = 0, hi = whole.length;
+  while (lo < hi) {  // the longest prefix that fits with its ellipsis
+    const mid = Math.ceil((lo + hi) / 2);
+    text.textContent = `${whole.slice(0, mid).join("").trimEnd()}…`;
+    if (text.getComputedTextLength() <= width) lo = mid; else hi = mid - 1;
+  }
+  text.textContent = `${whole.slice(0, lo).join("").trimEnd()}…`;
 }
 
 function table(persons, episodes) {
   const head = el("tr", {}, el("th", {textContent: "person"}), ...episodes.map((ep) => el("th", {textContent: ep})),
                   el("th", {textContent: "total"}));
   const rows = persons.map((p) => el("tr", {},
-    el("th", {textContent: p.name, className: p.named ? "" : "unnamed"}),
+    el("th", {textContent: p.name, title: p.name, className: p.named ? "" : "unnamed"}),
     ...episodes.map((ep) => el("td", {textContent: p.episodes.has(ep) ? p.episodes.get(ep).toFixed(1) : ""})),
     el("td", {textContent: p.seconds.toFixed(1), className: "total"})));
   rows.forEach((tr, i) => { tr.dataset.id = String(persons[i].id); });

@@ -6,28 +6,44 @@ so an edit made on a page that is out of date is refused instead of silently und
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from screentime.contracts.people import MAX_NAME_LENGTH, Exclusion
 
-# Letters and digits of any script, spaces and the punctuation of names ("Dr. O'Neil-Smith, Jr. (II) & Co").
-NAME_PATTERN = re.compile(r"^[\w .,'’()&-]+$")
+# Besides letters and marks of any script (Hindi's vowel signs, Thai's, a decomposed "Zoë"),
+# digits and spaces: the punctuation real names use. Never < > (so no markup), no control or
+# format characters but the joiners some scripts write words with, no underscore.
+NAME_PUNCTUATION = frozenset(".,'’‘\"“”()&-‐–!·")
+JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner (Persian, Indic scripts)
+NAME_RULE = "letters and marks of any script, digits, spaces and . , ' ’ \" “ ” ( ) & - ! · only"
 TRACK_PATTERN = re.compile(r"^\d{1,9}\.\d{1,4}$")
 
 
+def _name_char(char: str) -> bool:
+    if char == " " or char in NAME_PUNCTUATION or char in JOINERS:
+        return True
+    return unicodedata.category(char)[0] in "LM" or unicodedata.category(char) == "Nd"
+
+
 def clean_name(value: str | None) -> str | None:
-    """A person's name as stored: spaces collapsed; None or empty clears it. ValueError if unfit."""
+    """A person's name as stored: NFC, spaces collapsed; None or empty clears it. ValueError if unfit
+    (over MAX_NAME_LENGTH characters is refused, never cut)."""
     if value is None:
         return None
-    name = " ".join(value.split())
+    name = " ".join(unicodedata.normalize("NFC", value).split())
     if not name:
         return None
     if len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"a name is at most {MAX_NAME_LENGTH} characters (got {len(name)})")
-    if not NAME_PATTERN.match(name) or "_" in name:
-        raise ValueError("a name may hold letters, digits, spaces and . , ' ( ) & - only")
+        raise ValueError(f"a name is at most {MAX_NAME_LENGTH} characters (this one has {len(name)})")
+    bad = sorted({char for char in name if not _name_char(char)})
+    if bad:
+        shown = " ".join(repr(char) for char in bad[:5])
+        raise ValueError(f"a name may hold {NAME_RULE} (not {shown})")
+    if unicodedata.category(name[0])[0] == "M":
+        raise ValueError("a name cannot start with a combining mark")
     return name
 
 

@@ -69,6 +69,8 @@ class PeopleRegistry(BaseModel):
     next_id: int = 1
     identities: dict[int, Identity] = Field(default_factory=dict)
     episodes: dict[str, EpisodeLinks] = Field(default_factory=dict)
+    not_same: list[tuple[int, int]] = Field(default_factory=list, description="pairs of identities a reviewer "
+                                            "said are not the same person: never suggested, never grouped together")
 
     def resolve(self, identity_id: int) -> int:
         """The identity an id counts as, following merges."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from screentime.contracts.people import Change, Exclusion
+from screentime.contracts.people import MAX_NAME_LENGTH, Change, Exclusion
 
 
 class CropRef(BaseModel):
@@ -42,13 +42,16 @@ class PersonView(BaseModel):
     crop: CropRef | None = Field(None, description="the representative crop: their best-scored face")
     tracks: list[TrackView] = Field(default_factory=list)
     tracks_total: int = Field(0, description="track parts in all; `tracks` holds the first ones only")
+    tracks_counted: int = Field(0, description="track parts not left out: 0 when every one is")
 
 
 class Target(BaseModel):
-    """A person an edit can name (merge into, move a track to)."""
+    """A person an edit can name (merge into, move a track to), with their face for the search."""
 
     id: int
     label: str
+    named: bool = False
+    crop: CropRef | None = None
 
 
 class PeopleView(BaseModel):
@@ -69,6 +72,7 @@ class PeopleView(BaseModel):
     limit: int
     people: list[PersonView]
     targets: list[Target] = Field(description="every person an edit can name, by label")
+    name_max: int = Field(MAX_NAME_LENGTH, description="the longest name an edit takes (longer is refused)")
 
 
 class ScreentimeRow(BaseModel):

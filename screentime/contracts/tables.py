@@ -7,7 +7,7 @@
     shots.parquet       one row per shot: the episode cut at its hard cuts
     faces.parquet       the few sharpest face chips of each track (JPEG bytes), what embeddings use
     embeddings.parquet  one row per track part: a face vector (a track splits where its face changes)
-    people.parquet      one row per judged track part: the person it shows
+    people.parquet      one row per judged track part: the person it shows, their nearest others
     screentime.parquet  one row per person: seconds on screen, share, appearances, first/last seen
 """
 
@@ -62,6 +62,12 @@ PEOPLE_SCHEMA = pa.schema([
     # the person's nearest other person in the episode and their average-linkage distance (-1 and
     # NaN when there is none): the review page's "same person?" candidates
     ("nearest_person", pa.int32()), ("nearest_distance", pa.float32()),
+    # added later (a table without them still reads: screentime.identity.suggestions falls back to
+    # nearest_person): the person's several nearest other people in the episode, nearest first, with
+    # their average-linkage distances (never people seen together or a reviewer said are not them),
+    # and the people seen in the same frame as them (never the same person)
+    ("nearest_people", pa.list_(pa.int32())), ("nearest_distances", pa.list_(pa.float32())),
+    ("seen_with", pa.list_(pa.int32())),
 ])
 SCREENTIME_SCHEMA = pa.schema([
     ("person_id", pa.int32()), ("name", pa.string()), ("seconds", pa.float64()), ("share", pa.float64()),

@@ -78,10 +78,27 @@ def apply_edit(registry: PeopleRegistry, edit: Edit) -> tuple[PeopleRegistry, st
 
 
 def edit_people(storage: Storage, show: str, base_version: int, edit: Edit, by: str) -> PeopleRegistry:
-    """Make and save one edit; StaleRegistry when the registry moved past `base_version`."""
+    """Make and save one edit; StaleRegistry when the registry moved past `base_version`.
+
+    An edit that changes nothing (a person renamed to the name they have, a track moved to whom it
+    counts for) is no edit: no version is written, and the registry comes back as it was (so
+    undo still takes back the last real edit)."""
     current = _current(storage, show, base_version)
     updated, reason = apply_edit(current, edit)
+    if is_no_op(current, updated):
+        return current
     return save_registry(storage, updated, current.version, by=by, reason=reason, change="edit")
+
+
+# What a write says about itself; the rest (identities, episodes, next id, any field added later) is
+# what an edit changes.
+WRITE_FIELDS = {"version", "updated_at", "updated_by", "reason", "change", "undoes"}
+
+
+def is_no_op(before: PeopleRegistry, after: PeopleRegistry) -> bool:
+    """The edit left the people as they were: only a write's own fields could differ."""
+    return all(getattr(after, name) == getattr(before, name)  # model equality: no dump of every vector
+               for name in PeopleRegistry.model_fields if name not in WRITE_FIELDS)
 
 
 def undo_last(storage: Storage, show: str, base_version: int, by: str) -> PeopleRegistry:

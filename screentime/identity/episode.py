@@ -8,6 +8,7 @@ in `faces`, the boxes in `detections`): the video is never decoded again.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -23,6 +24,7 @@ from screentime.identity.people import co_occurring, group_people, number_by_fir
 # A track part whose faces are narrower than this (median over its detections, source pixels) is
 # too small to judge: it joins a person only when it is clearly theirs (Calibration.sure).
 JUDGE_FACE_PX = 32.0
+NEAREST_PEOPLE = 5  # each person's nearest other people kept in people.parquet (the "same person?" candidates)
 
 
 @dataclass
@@ -95,7 +97,8 @@ def _split_points(vectors: np.ndarray, clear: np.ndarray, threshold: float) -> l
     return cuts
 
 
-def group_episode(embeddings: pa.Table, detections: pa.Table, calibrated: Calibration | None = None) -> pa.Table:
+def group_episode(embeddings: pa.Table, detections: pa.Table, calibrated: Calibration | None = None,
+                  apart: Sequence[tuple[Collection[str], Collection[str]]] = ()) -> pa.Table:
     """people.parquet: the person of each track part; parts on screen together are never one person.
 
     Parts clear enough to judge are grouped first (average linkage under `calibrated.group`); then
@@ -103,8 +106,12 @@ def group_episode(embeddings: pa.Table, detections: pa.Table, calibrated: Calibr
     `calibrated.judge`: blurred, smeared, tiny) joins the nearest person it may join only when it
     is clearly theirs (under `calibrated.sure`; marked `unsure` for a reviewer), and is otherwise
     no one: left out of the table and of everyone's screen time (a face nobody could recognise is
-    not counted as a person of its own). Each person's nearest other person is stored with the
-    distance."""
+    not counted as a person of its own). Each person's nearest other people are stored with their
+    distances, and the people seen with them.
+
+    `apart`: pairs of track-part sets (track_key) a reviewer said are not the same person
+    (screentime.identity.not_same.apart_tracks): a part of one side never joins a part of the other,
+    as if they were on screen together, and they are never each other's nearest."""
     calibrated = calibrated or calibration(DEFAULT_EMBEDDER)
     parts = embeddings.to_pylist()
     det_tracks = detections["track_id"].to_numpy()
@@ -118,7 +125,8 @@ def group_episode(embeddings: pa.Table, detections: pa.Table, calibrated: Calibr
     dim = next((len(p["embedding"]) for p in parts if p["embedding"]), 1)
     vectors = np.array([p["embedding"] if p["embedding"] else _orthogonal(i, dim) for i, p in enumerate(parts)],
                        np.float32).reshape(len(parts), dim)
-    together = co_occurring(frames_of)
+    seen = co_occurring(frames_of)
+    together = seen | _cannot_link([track_key(p["track_id"], p["part"]) for p in parts], apart)
     quality = np.array([p["quality"] if p.get("quality") is not None else np.nan for p in parts], np.float64)
     judged = np.flatnonzero(has_vector & (width >= JUDGE_FACE_PX) & ~(quality < calibrated.judge))
     labels = np.full(len(parts), -1, np.int64)
@@ -147,16 +155,34 @@ def group_episode(embeddings: pa.Table, detections: pa.Table, calibrated: Calibr
     ids[kept] = number_by_first_appearance(labels[kept], first[kept])
     nearest = _nearest_people(ids[kept], distances[np.ix_(kept, kept)], together[np.ix_(kept, kept)]) \
         if len(kept) else {}
-    rows = [{"track_id": parts[i]["track_id"], "part": parts[i]["part"], "first_frame": parts[i]["first_frame"],
-             "last_frame": parts[i]["last_frame"], "person_id": int(ids[i]), "unsure": bool(unsure[i]),
-             "nearest_person": nearest[int(ids[i])][0], "nearest_distance": nearest[int(ids[i])][1]}
-            for i in kept.tolist()]
+    seen_with = _seen_with(ids[kept], seen[np.ix_(kept, kept)]) if len(kept) else {}
+    rows = []
+    for i in kept.tolist():
+        others = nearest[int(ids[i])]
+        rows.append({
+            "track_id": parts[i]["track_id"], "part": parts[i]["part"], "first_frame": parts[i]["first_frame"],
+            "last_frame": parts[i]["last_frame"], "person_id": int(ids[i]), "unsure": bool(unsure[i]),
+            "nearest_person": others[0][0] if others else -1,
+            "nearest_distance": others[0][1] if others else float("nan"),
+            "nearest_people": [p for p, _ in others], "nearest_distances": [d for _, d in others],
+            "seen_with": seen_with[int(ids[i])]})
     return pa.Table.from_pylist(rows, schema=PEOPLE_SCHEMA)
 
 
-def _nearest_people(ids: np.ndarray, distances: np.ndarray, together: np.ndarray) -> dict[int, tuple[int, float]]:
-    """person -> (nearest other person, average-linkage distance); people seen together are never
-    candidates. (-1, NaN) when there is no candidate."""
+def _cannot_link(keys: list[str], apart: Sequence[tuple[Collection[str], Collection[str]]]) -> np.ndarray:
+    """(n, n) bool: parts a reviewer keeps apart (one in each side of a pair of `apart`)."""
+    blocked = np.zeros((len(keys), len(keys)), bool)
+    for side_a, side_b in apart:
+        a = np.array([k in side_a for k in keys], bool)
+        b = np.array([k in side_b for k in keys], bool)
+        blocked |= np.outer(a, b) | np.outer(b, a)
+    return blocked
+
+
+def _nearest_people(ids: np.ndarray, distances: np.ndarray, together: np.ndarray,
+                    k: int = NEAREST_PEOPLE) -> dict[int, list[tuple[int, float]]]:
+    """person -> up to k (other person, average-linkage distance), nearest first; people seen
+    together (or kept apart by a reviewer) are never candidates."""
     people = np.array(sorted(set(ids.tolist())), np.int64)
     onehot = (ids[:, None] == people[None, :]).astype(np.float64)  # parts x people
     sizes = onehot.sum(axis=0)
@@ -164,14 +190,20 @@ def _nearest_people(ids: np.ndarray, distances: np.ndarray, together: np.ndarray
     blocked = (onehot.T @ together.astype(np.float64) @ onehot) > 0
     average[blocked] = np.inf
     np.fill_diagonal(average, np.inf)
-    out: dict[int, tuple[int, float]] = {}
+    out: dict[int, list[tuple[int, float]]] = {}
     for row, person in enumerate(people.tolist()):
-        col = int(np.argmin(average[row])) if len(people) > 1 else 0
-        if len(people) > 1 and np.isfinite(average[row, col]):
-            out[person] = (int(people[col]), round(float(average[row, col]), 4))
-        else:
-            out[person] = (-1, float("nan"))
+        order = [c for c in np.argsort(average[row], kind="stable")[:k].tolist() if np.isfinite(average[row, c])]
+        out[person] = [(int(people[c]), round(float(average[row, c]), 4)) for c in order]
     return out
+
+
+def _seen_with(ids: np.ndarray, seen: np.ndarray) -> dict[int, list[int]]:
+    """person -> the other people with a face in the same analysed frame as theirs."""
+    out: dict[int, set[int]] = {int(p): set() for p in ids.tolist()}
+    for i, j in zip(*np.nonzero(seen), strict=True):
+        if ids[i] != ids[j]:
+            out[int(ids[i])].add(int(ids[j]))
+    return {p: sorted(others) for p, others in out.items()}
 
 
 def _orthogonal(index: int, dim: int) -> list[float]:

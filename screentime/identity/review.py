@@ -10,6 +10,7 @@ never change, so a page of a few hundred people reads no Parquet file twice.
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
@@ -121,8 +122,13 @@ def read_show_numbers(storage: Storage, show: str) -> ShowNumbers:
         table = table_from_parquet(storage.get_bytes(ShowLayout(show).screentime_key))
     except FileNotFoundError:
         return ShowNumbers(None, [])
+    return ShowNumbers(counted_version(table), table.to_pylist())
+
+
+def counted_version(table: pa.Table) -> int | None:
+    """The registry version a show table was counted at (its Parquet metadata); None if unsaid."""
     version = (table.schema.metadata or {}).get(REGISTRY_VERSION_METADATA)
-    return ShowNumbers(int(version) if version is not None else None, table.to_pylist())
+    return int(version) if version is not None else None
 
 
 class ReviewReader:
@@ -157,23 +163,26 @@ class ReviewReader:
         episodes = [ep_id] if ep_id else sorted(registry.episodes, key=_episode_order)
         people = _people(registry, {ep: self.episode_tracks(ep, registry.episodes[ep].run_id) for ep in episodes})
         counted = _counted(numbers.rows, ep_id)
-        views = []
+        current = numbers.version == registry.version  # then a person missing from the table has 0 s
+        views, faces = [], {}
         for identity_id, tracks in people.items():
+            tracks.sort(key=lambda t: (t.excluded is not None, -t.seconds))
+            # their face: from a counted track, else (every track left out) from any, never none when one exists
+            kept = [t for t in tracks if not t.excluded and t.crops] or [t for t in tracks if t.crops]
+            faces[identity_id] = kept[0].crops[0] if kept else None
             who = registry.identities[identity_id]
             if bool(who.hidden) != hidden:
                 continue
             if named != "all" and (who.name is not None) != (named == "named"):
                 continue
-            if query and query.casefold() not in who.label.casefold():
+            if query and unicodedata.normalize("NFC", query).casefold() not in who.label.casefold():
                 continue
-            seconds, appearances = counted.get(identity_id, (None, None))
-            tracks.sort(key=lambda t: (t.excluded is not None, -t.seconds))
-            kept = [t for t in tracks if not t.excluded and t.crops]
+            seconds, appearances = counted.get(identity_id, (0.0, 0) if current else (None, None))
             views.append(PersonView(
                 id=identity_id, name=who.name, label=who.label, hidden=who.hidden, seconds=seconds,
                 appearances=appearances, episodes=len({t.ep_id for t in tracks if not t.excluded}),
-                crop=kept[0].crops[0] if kept else None, tracks=tracks[:TRACKS_PER_PERSON],
-                tracks_total=len(tracks)))
+                crop=faces[identity_id], tracks=tracks[:TRACKS_PER_PERSON], tracks_total=len(tracks),
+                tracks_counted=sum(1 for t in tracks if not t.excluded)))
         views.sort(key=lambda p: (-(p.seconds if p.seconds is not None else _track_seconds(p)), p.id))
         return PeopleView(
             show=show, ep_id=ep_id, version=registry.version, numbers_version=numbers.version,
@@ -182,7 +191,8 @@ class ReviewReader:
             episodes=sorted(registry.episodes, key=_episode_order),
             run_ids={ep: links.run_id for ep, links in registry.episodes.items()},
             total=len(views), offset=offset, limit=limit, people=views[offset:offset + limit],
-            targets=[Target(id=i, label=registry.identities[i].label)
+            targets=[Target(id=i, label=registry.identities[i].label, named=registry.identities[i].name is not None,
+                            crop=faces[i])
                      for i in sorted(people, key=lambda i: registry.identities[i].label.casefold())
                      if not registry.identities[i].hidden],
         )

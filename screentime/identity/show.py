@@ -21,8 +21,10 @@ import pyarrow as pa
 from scipy.optimize import linear_sum_assignment
 
 from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.layout import ShowLayout
 from screentime.contracts.people import EpisodeLinks, EpisodePerson, Identity, PeopleRegistry, track_key
 from screentime.identity.embedder import cosine_distance_matrix
+from screentime.identity.not_same import forbidden_links
 from screentime.identity.screen_time import FrameSeconds
 
 SHOW_SCREENTIME_SCHEMA = pa.schema([
@@ -31,6 +33,14 @@ SHOW_SCREENTIME_SCHEMA = pa.schema([
     ("crop", pa.string()),
 ])
 REGISTRY_VERSION_METADATA = b"screentime.registry_version"  # the registry version a show table was made from
+# Each episode person's nearest people of the show's other episodes (mean face vectors, cosine):
+# the "same person?" candidates across the show (screentime.identity.suggestions).
+SHOW_NEAREST_SCHEMA = pa.schema([
+    ("ep_id", pa.string()), ("person_id", pa.int32()), ("other_ep_id", pa.string()),
+    ("other_person_id", pa.int32()), ("distance", pa.float32()),
+])
+NEAREST_ACROSS = 5  # per episode person
+NEVER = 1e6  # the cost of a link a reviewer ruled out: never under any threshold
 
 
 @dataclass
@@ -58,9 +68,12 @@ def identity_vectors(registry: PeopleRegistry, dim: int | None = None) -> dict[i
 
 def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list[EpisodePerson],
                  threshold: float, people_sha256: str = "") -> PeopleRegistry:
-    """A new registry (unsaved) with the episode's people linked; their `identity` fields are ignored."""
+    """A new registry (unsaved) with the episode's people linked; their `identity` fields are ignored.
+    A person is never linked to an identity a reviewer said is not the one its track parts counted
+    for (screentime.identity.not_same)."""
     updated = registry.model_copy(deep=True)
     people = sorted(people, key=lambda p: p.person_id)  # person ids follow first appearance
+    forbidden = forbidden_links(registry, ep_id, run_id, people)
     with_vectors = [i for i, p in enumerate(people) if p.embedding]
     dim = len(people[with_vectors[0]].embedding) if with_vectors else None
     known = identity_vectors(updated, dim)
@@ -69,11 +82,15 @@ def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list
     if ids and with_vectors:
         persons = np.array([people[i].embedding for i in with_vectors], np.float32)
         costs = cosine_distance_matrix(persons, np.array([known[i] for i in ids], np.float32))
+        for row, index in enumerate(with_vectors):
+            for col, identity in enumerate(ids):
+                if identity in forbidden.get(index, ()):
+                    costs[row, col] = NEVER
         rows, cols = linear_sum_assignment(costs)
         for row, col in zip(rows, cols, strict=True):
             if costs[row, col] < threshold:
                 assigned[with_vectors[row]] = ids[col]
-    _carry_by_tracks(registry.episodes.get(ep_id), run_id, people, assigned)
+    _carry_by_tracks(registry.episodes.get(ep_id), run_id, people, assigned, forbidden)
     linked = []
     for index, person in enumerate(people):
         identity = assigned.get(index)
@@ -91,7 +108,7 @@ def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list
 
 
 def _carry_by_tracks(old: EpisodeLinks | None, run_id: str, people: list[EpisodePerson],
-                     assigned: dict[int, int]) -> None:
+                     assigned: dict[int, int], forbidden: dict[int, set[int]]) -> None:
     """A re-run of the same analysis run whose faces found no identity (e.g. after an embedder
     change, its vectors cannot be compared with the old ones) takes the identity of the old person
     that held most of its track parts, so reviewers' names stay where they were."""
@@ -103,7 +120,7 @@ def _carry_by_tracks(old: EpisodeLinks | None, run_id: str, people: list[Episode
             continue
         overlap = [(len(set(person.tracks) & set(o.tracks)), o.identity) for o in old.people]
         count, identity = max(overlap, default=(0, 0))
-        if count > 0 and identity not in taken:
+        if count > 0 and identity not in taken and identity not in forbidden.get(index, ()):
             assigned[index] = identity
             taken.add(identity)
 
@@ -165,3 +182,30 @@ def show_screentime(registry: PeopleRegistry, episodes: dict[str, EpisodeTables]
             rows.extend(episode_identity_rows(registry, ep_id, episodes[ep_id]))
     table = pa.Table.from_pylist(rows, schema=SHOW_SCREENTIME_SCHEMA)
     return table.replace_schema_metadata({REGISTRY_VERSION_METADATA: str(registry.version).encode()})
+
+
+def nearest_key(show: str) -> str:
+    """Where the show step keeps SHOW_NEAREST_SCHEMA's table, beside the show's screen-time table."""
+    return f"{ShowLayout(show).prefix}nearest.parquet"
+
+
+def show_nearest(registry: PeopleRegistry, k: int = NEAREST_ACROSS) -> pa.Table:
+    """Each episode person's k nearest people of the other episodes of the show (cosine distance of
+    their mean face vectors, as linking compares them), nearest first."""
+    persons = [(ep_id, p) for ep_id in sorted(registry.episodes) for p in registry.episodes[ep_id].people
+               if p.embedding]
+    dim = max((len(p.embedding) for _, p in persons), default=0)  # another embedder's vectors do not compare
+    persons = [(ep_id, p) for ep_id, p in persons if len(p.embedding) == dim]
+    keys = [(ep_id, p.person_id) for ep_id, p in persons]
+    vectors = [p.embedding for _, p in persons]
+    rows = []
+    if len(keys) > 1:
+        matrix = np.asarray(vectors, np.float32)
+        distances = cosine_distance_matrix(matrix, matrix).astype(np.float64)
+        episode = np.array([ep for ep, _ in keys])
+        for row, (ep_id, person_id) in enumerate(keys):
+            candidates = np.flatnonzero(episode != ep_id)
+            for col in candidates[np.argsort(distances[row, candidates], kind="stable")[:k]].tolist():
+                rows.append({"ep_id": ep_id, "person_id": person_id, "other_ep_id": keys[col][0],
+                             "other_person_id": keys[col][1], "distance": round(float(distances[row, col]), 4)})
+    return pa.Table.from_pylist(rows, schema=SHOW_NEAREST_SCHEMA)

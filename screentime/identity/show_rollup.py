@@ -1,5 +1,6 @@
 """Bringing a show's people up to date: link every published episode whose people changed, drop
-episodes that are gone, save the registry (a new version), write the show's screen-time table.
+episodes that are gone, save the registry (a new version), write the show's screen-time table and
+each episode person's nearest people of the other episodes (the "same person?" candidates).
 
 Safe to run often and concurrently: an episode is re-linked only when its people.parquet
 changed, and a registry write that lost a race (StaleRegistry) is redone on the new version.
@@ -16,7 +17,7 @@ from screentime.contracts.layout import ARTIFACTS, EpisodeLayout, ShowLayout
 from screentime.identity.embedders import calibration
 from screentime.identity.episode import episode_people
 from screentime.identity.registry import StaleRegistry, load_registry, save_registry
-from screentime.identity.show import EpisodeTables, link_episode, show_screentime
+from screentime.identity.show import EpisodeTables, link_episode, nearest_key, show_nearest, show_screentime
 from screentime.storage.base import Storage
 from screentime.storage.parquet import PARQUET, table_from_parquet, table_to_parquet
 
@@ -52,8 +53,10 @@ def published_episodes(storage: Storage, show: str) -> dict[str, tuple[str, floa
     return found
 
 
-def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummary:
+def update_show(storage: Storage, show: str, by: str = "pipeline", link: float | None = None) -> ShowSummary:
+    """`link`: the link distance (the embedder's calibrated one unless given)."""
     layout = ShowLayout(show)
+    link = calibration().link if link is None else link
     for _ in range(ATTEMPTS):
         registry = load_registry(storage, show)
         base = registry.version
@@ -80,7 +83,7 @@ def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummar
             if links is not None and links.run_id == run_id and links.people_sha256 == digest:
                 continue
             persons = episode_people(table_from_parquet(people_bytes), embeddings, screentime)
-            registry = link_episode(registry, ep_id, run_id, persons, calibration().link, people_sha256=digest)
+            registry = link_episode(registry, ep_id, run_id, persons, link, people_sha256=digest)
             relinked.append(ep_id)
         gone = sorted(set(registry.episodes) - set(episodes))
         for ep_id in gone:
@@ -94,6 +97,7 @@ def update_show(storage: Storage, show: str, by: str = "pipeline") -> ShowSummar
         if load_registry(storage, show).version != registry.version:
             continue  # an edit landed meanwhile: count that version instead (the table names the one it counts)
         if registry.version:  # a show with nothing published yet gets no files
+            storage.put_bytes(nearest_key(show), table_to_parquet(show_nearest(registry)), PARQUET)
             storage.put_bytes(layout.screentime_key, table_to_parquet(show_screentime(registry, loaded)), PARQUET)
         return ShowSummary(
             show=show, episodes=len(registry.episodes), identities=len(registry.identities),

@@ -7,6 +7,7 @@ of failing on them. Ids go through `parse_episode_id`, the one parser every entr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -15,9 +16,22 @@ from pathlib import Path
 from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId, ScreentimeError
 from screentime.contracts.manifest import Manifest
-from screentime.library.sources import VIDEO_EXTENSIONS
+from screentime.library.sources import VIDEO_EXTENSIONS, videos_root
 
 LAYOUT = "<show>/s<SS>e<EE>.<ext>"
+VIDEOS_DIR_ENV = "SCREENTIME_VIDEOS_DIR"
+NOT_WATCHING = (f"not watching any folder: {VIDEOS_DIR_ENV} is not set. Set it to your videos root "
+                f"({LAYOUT}) for new episodes to be analysed by themselves; the default ./videos, where "
+                "`screentime demo` keeps its samples, is never watched")
+
+
+def watched_root() -> str | None:
+    """The videos root the discovery sensor watches: only one named by SCREENTIME_VIDEOS_DIR.
+
+    Runs with no video given still look in the default ./videos, but the sensor does not watch it:
+    `dagster dev` started from the repo would otherwise analyse the demo's videos into whatever
+    data folder the environment names, unasked (issue 22)."""
+    return videos_root() if os.environ.get(VIDEOS_DIR_ENV, "").strip() else None
 
 
 @dataclass(frozen=True)
