@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export SCREENTIME_DATA_DIR ?= $(CURDIR)/data
-export SCREENTIME_VIDEOS_DIR ?= $(CURDIR)/videos
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.yolo_config
 UI_PORT ?= 3000
 

@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     # --- episodes -------------------------------------------------------------------------------
     videos_dir: str = env("SCREENTIME_VIDEOS_DIR", default="./videos", must="a folder or an s3:// URI",
                           description="The videos root, `<show>/s<SS>e<EE>.<ext>` under a folder or "
-                          "`s3://bucket/prefix`; runs with no video given look there")
+                          "`s3://bucket/prefix`; runs with no video given look there. The discovery sensor "
+                          "watches it only when this is set: the default ./videos (the demo's) is never watched")
     sample_video: str = env("SCREENTIME_SAMPLE_VIDEO", default="", must="a file",
                             description="A local copy of carphone_pristine.mp4 for the demo, instead of fetching it")
 

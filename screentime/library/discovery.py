@@ -7,7 +7,6 @@ of failing on them. Ids go through `parse_episode_id`, the one parser every entr
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,7 +15,8 @@ from pathlib import Path
 from screentime.contracts.episode import EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId, ScreentimeError
 from screentime.contracts.manifest import Manifest
-from screentime.library.sources import VIDEO_EXTENSIONS, videos_root
+from screentime.contracts.settings import load_settings
+from screentime.library.sources import VIDEO_EXTENSIONS
 
 LAYOUT = "<show>/s<SS>e<EE>.<ext>"
 VIDEOS_DIR_ENV = "SCREENTIME_VIDEOS_DIR"
@@ -31,7 +31,9 @@ def watched_root() -> str | None:
     Runs with no video given still look in the default ./videos, but the sensor does not watch it:
     `dagster dev` started from the repo would otherwise analyse the demo's videos into whatever
     data folder the environment names, unasked (issue 22)."""
-    return videos_root() if os.environ.get(VIDEOS_DIR_ENV, "").strip() else None
+    settings = load_settings()
+    named = "videos_dir" in settings.model_fields_set and settings.videos_dir.strip()
+    return settings.videos_dir if named else None
 
 
 @dataclass(frozen=True)
