@@ -19,7 +19,7 @@ from screentime.progress_api.dagster_client import DagsterClient
 from screentime.progress_api.hub import ProgressHub
 from screentime.progress_api.limits import StreamSlots
 from screentime.progress_api.models import FieldError, ValidationErrorResponse
-from screentime.progress_api.routes import episodes, health, jobs, pages, people, suggestions
+from screentime.progress_api.routes import episodes, health, jobs, live, media, pages, people, suggestions
 from screentime.progress_api.settings import ApiSettings
 from screentime.progress_api.sse import RUN_ID_HEADER
 from screentime.storage import open_storage
@@ -59,6 +59,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(episodes.router)
     app.include_router(jobs.router)
     app.include_router(people.router)
+    app.include_router(live.router)
+    app.include_router(media.router)
     app.include_router(suggestions.router)
     app.include_router(health.router)
     app.include_router(pages.router)

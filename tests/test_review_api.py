@@ -6,7 +6,9 @@ cannot be turned into reads outside the artifact root."""
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import unicodedata
 
 import dagster as dg
@@ -14,6 +16,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from screentime.contracts.people import PeopleRegistry
 from screentime.identity.registry import load_registry
 from screentime.identity.show_rollup import update_show
 from screentime.storage import LocalStorage
@@ -104,7 +107,7 @@ def test_edits_are_versioned_checked_and_need_the_token(show):
     renamed = edit(show, version, {"action": "rename", "identity": a, "name": "  Ann   Lee "})
     assert renamed.status_code == 200 and renamed.json()["version"] == version + 1
     assert renamed.json()["reason"] == f"renamed person {a} to Ann Lee" and renamed.json()["updated_by"] == "tester"
-    stale = edit(show, version, {"action": "rename", "identity": b, "name": "Bea"})  # a second tab, not reloaded
+    stale = edit(show, version, {"action": "rename", "identity": a, "name": "Bea"})  # a second tab, not reloaded
     assert stale.status_code == 409
     assert f"changed since version {version} (now version {version + 1}, by tester" in stale.json()["detail"]
     for bad, message in (({"action": "rename", "identity": b, "name": "<script>"}, "a name may hold"),
@@ -202,3 +205,103 @@ def test_markup_and_over_long_names_are_refused_never_cut(show, name, message):
     view = people(show, limit=500)
     refused = edit(show, view["version"], {"action": "rename", "identity": view["people"][0]["id"], "name": name})
     assert refused.status_code == 422 and message in refused.json()["detail"], refused.text
+
+
+# --- issue 22, item 2: the larger view's media, every track, the "reviewed" mark, the sort ---------------
+
+
+def test_crops_carry_their_moment_box_and_whether_the_frame_was_saved(show, group_shots):
+    view = people(show, limit=500)
+    crops = [c for p in view["people"] for t in p["tracks"] for c in t["crops"]]
+    assert crops and all(c["timestamp_s"] is not None and len(c["box"]) == 4 for c in crops)
+    assert not any(c["frame"] for c in crops)  # this run saved no frames: the page says "the crop alone"
+    first = crops[0]
+    frame = httpx.get(f"{show['url']}/frames/{EP}/{first['run_id']}/{first['frame_index']}.jpg", timeout=10)
+    assert frame.status_code == 404 and "save_frames" in frame.json()["detail"]
+    assert view["videos"] == {EP: "file"}  # its source is a local file the API can serve
+
+
+def test_the_video_route_serves_the_episodes_own_video_in_byte_ranges_without_a_token(show, group_shots):
+    url = f"{show['url']}/episodes/{EP}/video"
+    whole = group_shots.read_bytes()
+    head = httpx.head(url, timeout=10)  # a read route, like the crops: no token, though the API has one
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(whole)
+    assert head.headers["accept-ranges"] == "bytes" and head.headers["content-type"] == "video/mp4"
+    for asked, start, end in (("bytes=0-99", 0, 99), ("bytes=1000000-1000999", 1000000, 1000999),
+                              (f"bytes={len(whole) - 10}-", len(whole) - 10, len(whole) - 1)):
+        part = httpx.get(url, headers={"Range": asked}, timeout=10)  # what a <video> asks to seek
+        assert part.status_code == 206, (asked, part.status_code)
+        assert part.headers["content-range"] == f"bytes {start}-{end}/{len(whole)}"
+        assert part.content == whole[start:end + 1]
+    beyond = httpx.get(url, headers={"Range": f"bytes={len(whole) + 10}-"}, timeout=10)
+    assert beyond.status_code == 416
+
+
+def test_the_video_route_opens_only_an_episodes_own_source_video(show, tmp_path):
+    def publish(ep_id: str, source: str) -> None:  # another episode's manifest, naming some path as its source
+        manifest = (show["data"] / "artifacts/manifests/group/s01/e01/manifest.json").read_text()
+        data = json.loads(manifest)
+        data["ep_id"], data["source"]["path"] = ep_id, source
+        target = show["data"] / f"artifacts/manifests/group/s01/e{ep_id[-2:]}/manifest.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(data))
+
+    secret = show["data"] / "secret.jpg"
+    publish("group-s01e07", str(secret))  # a file that is not a video
+    publish("group-s01e08", str(tmp_path / "gone.mp4"))  # a video that is not there
+    try:
+        for ep_id in ("group-s01e07", "group-s01e08", "group-s01e09"):  # e09: no manifest at all
+            refused = httpx.get(f"{show['url']}/episodes/{ep_id}/video", timeout=10)
+            assert refused.status_code == 404, (ep_id, refused.text)
+            assert b"not for the web" not in refused.content
+    finally:
+        for ep in ("07", "08"):
+            shutil.rmtree(show["data"] / f"artifacts/manifests/group/s01/e{ep}")
+    for climb in ("..%2F..%2Fsecret.jpg", "group-s01e01%2F..%2F..", "group-s01e01.."):
+        refused = httpx.get(f"{show['url']}/episodes/{climb}/video", timeout=10)
+        assert refused.status_code in (404, 422) and b"not for the web" not in refused.content, climb
+
+
+def test_every_track_of_a_person_comes_a_page_at_a_time(show):
+    view = people(show, limit=500, tracks=1)
+    lead = max(view["people"], key=lambda p: p["tracks_total"])
+    assert len(lead["tracks"]) == 1 < lead["tracks_total"]  # the card's first page only
+    url = f"{show['url']}/shows/{SHOW}/people/{lead['id']}/tracks"
+    every = httpx.get(url, params={"limit": 500}, timeout=10).json()
+    assert every["total"] == lead["tracks_total"] == len(every["tracks"])
+    pages = [httpx.get(url, params={"offset": at, "limit": 2}, timeout=10).json()["tracks"]
+             for at in range(0, every["total"], 2)]
+    assert [t["track"] for page in pages for t in page] == [t["track"] for t in every["tracks"]]
+    assert httpx.get(f"{show['url']}/shows/{SHOW}/people/99999/tracks", timeout=10).status_code == 404
+    assert httpx.get(url, params={"ep_id": "other-s01e01"}, timeout=10).status_code == 404
+
+
+def test_the_reviewed_mark_is_an_edit_with_a_filter_and_old_registries_load(show):
+    view = people(show, limit=500)
+    person = view["people"][0]
+    saved = edit(show, view["version"], {"action": "reviewed", "identity": person["id"], "reviewer": " Ann  Lee "})
+    assert saved.status_code == 200 and saved.json()["reason"] == f"{person['label']} marked reviewed by Ann Lee"
+    after = people(show, limit=500)
+    assert next(p for p in after["people"] if p["id"] == person["id"])["reviewed"] == "Ann Lee"
+    assert person["id"] not in [p["id"] for p in people(show, limit=500, reviewed="false")["people"]]
+    assert [p["id"] for p in people(show, limit=500, reviewed="true")["people"]] == [person["id"]]
+    assert edit(show, after["version"], {"action": "reviewed", "identity": person["id"],
+                                         "reviewer": "Ann Lee"}).json()["version"] == after["version"]  # no-op
+    assert edit(show, after["version"], {"action": "reviewed", "identity": person["id"], "reviewer": "<b>"}
+                ).status_code == 422
+    back = edit(show, after["version"], {"action": "reviewed", "identity": person["id"], "reviewer": None})
+    assert back.json()["reason"] == f"{person['label']} no longer marked reviewed"
+    old = json.loads((show["data"] / f"artifacts/people/{SHOW}/registry.json").read_text())
+    for who in old["identities"].values():
+        who.pop("reviewed", None)  # a registry written before the mark existed
+    assert PeopleRegistry.model_validate(old).identities[person["id"]].reviewed is None
+
+
+def test_people_sorted_most_likely_duplicated_first(show):
+    matches = httpx.get(f"{show['url']}/shows/{SHOW}/matches", timeout=10).json()["people"]
+    assert matches
+    ordered = [p["id"] for p in people(show, limit=500, sort="duplicated")["people"]]
+    assert ordered[:len(matches)] == [p["id"] for p in matches]
+    by_seconds = people(show, limit=500)["people"]
+    assert set(ordered) == {p["id"] for p in by_seconds}  # the same people, in another order
+    assert httpx.get(f"{show['url']}/shows/{SHOW}/people", params={"sort": "nope"}, timeout=10).status_code == 422

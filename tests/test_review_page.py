@@ -1,8 +1,10 @@
 """The review and Screentime pages in real headless Chromium, on a real analysed episode: each
 defect found on review (issue 22, item 5) and the hazards of item 3, pinned by a test that failed
-before its fix.
+before its fix; and the faces a reviewer can judge (item 2): compact cards, the larger view of any
+crop with its frame, its moment and the episode's video there, every track reachable, the
+"reviewed" mark and the suggestions on the cards.
 
-group_shots.mp4 runs once through the Dagster episode job and its show is rolled up; each test
+group_shots.mp4 runs once through the Dagster episode job (frames saved) and its show is rolled up; each test
 gets its own copy of that data folder and its own `screentime api` process, so edits never leak
 from one test into the next. A recount is what the `people_edits` sensor's run does
 (`update_show`), called here directly.
@@ -17,10 +19,15 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+import pyarrow as pa
 import pytest
 
+from screentime.contracts.episode import parse_episode_id
+from screentime.contracts.layout import EpisodeLayout
+from screentime.identity.registry import load_registry
 from screentime.identity.show_rollup import update_show
 from screentime.storage import LocalStorage
+from screentime.storage.parquet import table_from_parquet, table_to_parquet
 from tests.browser import Browser, chromium_path
 from tests.dagster_helpers import local_defs, run_episode_job
 from tests.live_servers import start_api
@@ -38,7 +45,7 @@ def analysed(tmp_path_factory, group_shots) -> Path:
     """A data folder with group_shots analysed by the Dagster job and its show rolled up."""
     data = tmp_path_factory.mktemp("review-page") / "data"
     with dg.instance_for_test() as instance:
-        assert run_episode_job(local_defs(data), instance, EP, group_shots, fps=4).success
+        assert run_episode_job(local_defs(data), instance, EP, group_shots, fps=4, save_frames=True).success
     update_show(LocalStorage(data), SHOW)
     return data
 
@@ -97,6 +104,19 @@ class Page:
         self.browser.send("Input.dispatchKeyEvent", **down)
         self.browser.send("Input.dispatchKeyEvent", type="keyUp", key=key, code=code,
                           windowsVirtualKeyCode=down["windowsVirtualKeyCode"])
+
+    def viewport(self, width: int, height: int) -> None:
+        self.browser.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                          mobile=False)
+
+    def mouse(self, selector: str) -> None:
+        """Moves the real pointer onto the middle of the element (hover), or off the page with ''."""
+        x, y = (self.js(f"""(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();
+            return [r.x + r.width / 2, r.y + r.height / 2]; }})()""") if selector else (1, 1))
+        self.browser.send("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+
+    def sleep(self, seconds: float) -> None:
+        self.js(f"new Promise((done) => setTimeout(done, {int(seconds * 1000)}))")
 
     def type(self, text: str) -> None:
         self.browser.send("Input.insertText", text=text)
@@ -371,3 +391,221 @@ def test_keys_split_leave_out_ignore_and_page(page):
     page.wait(f"document.querySelector('.pager .range').textContent === '6–10 of {total} people'")
     page.key("[")
     page.wait(f"document.querySelector('.pager .range').textContent === '1–5 of {total} people'")
+
+
+# --- item 2: faces a reviewer can judge ---------------------------------------------------------------
+
+
+def fully_shown_cards(page) -> int:
+    return page.js("[...document.querySelectorAll('.person')].filter((c) => { const r = c.getBoundingClientRect(); "
+                   "return r.top >= 0 && r.bottom <= innerHeight; }).length")
+
+
+def test_compact_cards_put_eight_people_on_a_1366x768_screen_and_keep_every_control(page):
+    page.viewport(1366, 768)
+    page.open(f"/review?show={SHOW}")
+    page.wait("document.querySelectorAll('.person .tile').length > 0 && "
+              "[...document.querySelectorAll('.person img.tile')].every((i) => i.complete)")
+    page.js("document.querySelector('.person').scrollIntoView({block: 'start'})")
+    shown = fully_shown_cards(page)
+    assert shown >= 8, shown  # before: ~440 px a card, two on a screen
+    first = page.js("document.querySelector('.person').getBoundingClientRect().height")
+    assert first <= 768 / 8, first
+    # Every control of a card is still there, one line of figures, a face per track.
+    one = page.people()["people"][0]
+    controls = page.js(f"""(() => {{ const c = document.querySelector('{card(one['id'])}');
+        return {{select: !!c.querySelector('.select'), name: !!c.querySelector('.name'),
+                 reviewed: !!c.querySelector('.reviewed'), hide: c.querySelectorAll('.hide').length,
+                 tiles: c.querySelectorAll('.track .tile').length,
+                 actions: [...c.querySelectorAll('.track')].every((t) => t.querySelector('.split') &&
+                     t.querySelector('.move') && t.querySelectorAll('.exclude').length === 2),
+                 lines: Math.round(c.querySelector('.numbers').getBoundingClientRect().height /
+                     parseFloat(getComputedStyle(c.querySelector('.numbers')).lineHeight))}}; }})()""")
+    assert controls == {"select": True, "name": True, "reviewed": True, "hide": 2, "tiles": one["tracks_total"],
+                        "actions": True, "lines": 1}, controls
+    # A track's detail opens on its focus (l), with its faces, its figures and its buttons, and shuts after.
+    page.focus(card(one["id"]))
+    page.key("l")
+    detail = page.js("(() => { const d = document.activeElement.querySelector('.track-detail'); "
+                     "return [getComputedStyle(d).opacity, d.querySelectorAll('.strip img').length, "
+                     "d.querySelector('.track-facts').textContent]; })()")
+    assert detail[0] == "1" and detail[1] >= 1 and "track " in detail[2], detail
+    inside = page.js("(() => { const d = document.activeElement.querySelector('.track-detail').getBoundingClientRect();"
+                     " return d.left >= 0 && d.right <= innerWidth; })()")
+    assert inside  # the detail opens towards the middle, never off the screen
+    page.browser.screenshot(page.shots / "review-cards.png")
+
+
+def test_a_larger_view_of_any_crop_shows_its_frame_its_moment_and_plays_the_episode_there(page):
+    page.viewport(1366, 768)
+    person = page.people()["people"][0]
+    crop = person["tracks"][0]["crops"][0]
+    assert crop["frame"] and crop["timestamp_s"] is not None and crop["box"]
+    page.open(f"/review?show={SHOW}")
+    tile = f"{card(person['id'])} .track .tile"
+    page.wait(f"document.querySelector('{tile}').complete")
+    page.mouse(tile)  # hover: the larger view opens, and goes with the pointer
+    page.wait("!document.getElementById('zoom').hidden", 5)
+    page.wait("document.getElementById('zoom').dataset.shows === 'frame' && "
+              "document.querySelector('#zoom .zoom-pic img').complete && "
+              "!document.querySelector('#zoom .zoom-box').hidden", 10)
+    seen = page.js("""(() => { const z = document.getElementById('zoom'), img = z.querySelector('.zoom-pic img');
+        const box = z.querySelector('.zoom-box').getBoundingClientRect(), pic = img.getBoundingClientRect();
+        return {src: img.getAttribute('src'), natural: [img.naturalWidth, img.naturalHeight],
+                box: [box.x - pic.x, box.y - pic.y, box.width, box.height], scale: pic.width / img.naturalWidth,
+                what: z.querySelector('.zoom-what').textContent, context: z.querySelector('.zoom-context').textContent,
+                link: z.querySelector('.zoom-link')?.getAttribute('href')}; })()""")
+    assert seen["src"].endswith(f"/frames/{EP}/{crop['run_id']}/{crop['frame_index']}.jpg"), seen
+    assert seen["natural"][0] > 200  # the whole frame, not the crop
+    x1, y1, x2, y2 = crop["box"]
+    expected = [x1 * seen["scale"], y1 * seen["scale"], (x2 - x1) * seen["scale"], (y2 - y1) * seen["scale"]]
+    assert seen["box"] == pytest.approx(expected, abs=3)  # the face boxed where the detector found it
+    minutes, rest = divmod(crop["timestamp_s"], 60)
+    assert f"at {int(minutes)}:{rest:04.1f} (frame {crop['frame_index']})" in seen["what"], seen
+    assert "whole frame" in seen["context"]
+    assert seen["link"].endswith(f"/episodes/{EP}/video#t={crop['timestamp_s']:.1f}")
+    page.mouse("")  # the pointer leaves: the view goes
+    page.wait("document.getElementById('zoom').hidden", 5)
+    # A click keeps it open; Play plays the episode's own video from that moment (real byte ranges).
+    later = next(c for t in person["tracks"] for c in t["crops"] if c["timestamp_s"] > 1)
+    page.js(f"""(() => {{ const img = [...document.querySelectorAll('{card(person['id'])} .strip img')]
+        .find((i) => i.getAttribute('src').endsWith('/{later['track_id']}/{later['frame_index']}.jpg'));
+        img.click(); return 1; }})()""")
+    page.mouse("")
+    page.sleep(0.6)
+    assert not page.js("document.getElementById('zoom').hidden")  # pinned
+    page.browser.screenshot(page.shots / "review-larger-view.png")
+    page.js("document.querySelector('#zoom .zoom-video').click()")
+    played = page.wait("""(() => { const v = document.querySelector('#zoom video');
+        return v && v.readyState >= 1 && [v.currentTime, v.duration, v.getAttribute('src')]; })()""", 20)
+    assert played[0] == pytest.approx(later["timestamp_s"], abs=0.1) and played[1] > 10, played
+    assert played[2].endswith(f"/episodes/{EP}/video#t={later['timestamp_s']:.1f}")
+    page.key("Escape")
+    page.wait("document.getElementById('zoom').hidden && !document.querySelector('#zoom video')", 5)
+    # The keyboard way: o on a focused track, Esc shuts it.
+    page.focus(card(person["id"]))
+    page.key("l")
+    page.key("o")
+    page.wait("!document.getElementById('zoom').hidden", 5)
+    assert page.js("document.querySelector('#zoom .zoom-what').textContent").startswith(
+        f"{person['label']} · track {person['tracks'][0]['track']} · ")
+
+
+def test_without_saved_frames_the_larger_view_says_it_shows_the_crop_alone(page):
+    run_id = load_registry(page.storage, SHOW).episodes[EP].run_id  # before the API reads (and keeps) the run
+    key = EpisodeLayout(parse_episode_id(EP)).table_key(run_id, "frames")
+    frames = table_from_parquet(page.storage.get_bytes(key))
+    no_paths = frames.set_column(frames.schema.get_field_index("path"), "path",
+                                 pa.nulls(frames.num_rows, pa.string()))
+    page.storage.put_bytes(key, table_to_parquet(no_paths))  # as a run without --save-frames writes it
+    person = page.people()["people"][0]
+    assert not person["crop"]["frame"]
+    page.open(f"/review?show={SHOW}")
+    page.js(f"document.querySelector('{card(person['id'])} img.face').click()")
+    page.wait("!document.getElementById('zoom').hidden && document.getElementById('zoom').dataset.shows === 'crop'")
+    seen = page.js("[document.querySelector('#zoom .zoom-pic img').getAttribute('src'), "
+                   "document.querySelector('#zoom .zoom-context').textContent]")
+    assert "/crops/" in seen[0] and seen[1].startswith("The crop alone: this run saved no frames"), seen
+
+
+def test_every_track_of_a_person_is_reachable_in_pages(page):
+    everyone = [p["id"] for p in page.people()["people"]]
+    page.edit({"action": "merge", "into": everyone[0], "identities": everyone[1:]})  # one lead with every track
+    lead = page.people()["people"][0]
+    every = httpx.get(f"{page.url}/shows/{SHOW}/people/{lead['id']}/tracks", params={"limit": 500}, timeout=30).json()
+    assert lead["tracks_total"] == every["total"] == len(every["tracks"]) > 40
+    page.open(f"/review?show={SHOW}&tracks_per_page=10")  # the card holds 10; the others come a page at a time
+    assert page.js(f"document.querySelectorAll('{card(lead['id'])} .track').length") == 10
+    assert page.js(f"document.querySelector('{card(lead['id'])} .tracks-range').textContent") == \
+        f"tracks 1–10 of {every['total']}"
+    page.focus(card(lead["id"]))
+    seen = []
+    for _ in range(every["total"]):  # l walks the strip, and on to the next page at its end
+        page.key("l")
+        page.wait(f"document.activeElement?.classList.contains('track') && "
+                  f"!{json.dumps(seen)}.includes(document.activeElement.dataset.track)", 10)
+        seen.append(page.js("document.activeElement.dataset.track"))
+    assert seen == [t["track"] for t in every["tracks"]]  # every one, in order, none twice (before: 60 at most)
+    last = (every["total"] - 1) // 10 * 10
+    for _ in range(every["total"] - last + 2):  # and back over the page boundary with h
+        page.key("h")
+        page.sleep(0.1)
+    page.wait(f"document.activeElement?.dataset.track === {json.dumps(every['tracks'][last - 3]['track'])}", 10)
+    assert page.js(f"document.querySelector('{card(lead['id'])} .tracks-range').textContent").startswith(
+        f"tracks {last - 9}–{last} ")
+    page.js(f"document.querySelector('{card(lead['id'])} .tracks-prev').click()")  # the buttons page too
+    page.wait(f"document.querySelector('{card(lead['id'])} .tracks-range').textContent.startsWith("
+              f"'tracks {last - 19}–{last - 10} ')")
+    # An edit keeps the card on its page of tracks.
+    version = page.version()
+    track = page.js(f"document.querySelector('{card(lead['id'])} .track').dataset.track")
+    assert track == every["tracks"][last - 20]["track"]
+    page.js(f"document.querySelector('{card(lead['id'])} .track .exclude').click()")
+    page.saved(version + 1)
+    page.wait(f"document.querySelector('{card(lead['id'])} .tracks-range').textContent.startsWith("
+              f"'tracks {last - 19}–{last - 10} ')")
+
+
+# --- item 3: the "reviewed" mark --------------------------------------------------------------------
+
+
+def test_reviewed_mark_by_key_and_checkbox_and_the_not_reviewed_yet_filter(page):
+    page.open(f"/review?show={SHOW}")
+    page.js("document.getElementById('by').value = 'Ann'")
+    a, b = page.cards()[:2]
+    total = page.people(limit=1)["total"]
+    version = page.version()
+    page.key("j")
+    page.key("r")
+    page.saved(version + 1)
+    view = page.people()
+    assert view["reason"] == f"person {a} marked reviewed by Ann"
+    assert next(p for p in view["people"] if p["id"] == a)["reviewed"] == "Ann"
+    assert page.js(f"document.querySelector('{card(a)} .reviewed').checked")
+    assert page.js("document.activeElement.dataset.id") == str(a)  # the focus stays for the next key
+    page.js(f"document.querySelector('{card(b)} .reviewed').click()")
+    page.saved(version + 2)
+    page.js("document.getElementById('unreviewed').click()")
+    page.wait(f"document.querySelector('.pager .range').textContent === '1–{total - 2} of {total - 2} people'")
+    assert a not in page.cards() and b not in page.cards()
+    page.js("document.getElementById('unreviewed').click()")
+    page.wait(f"document.querySelector('{card(a)}') !== null")
+    page.focus(card(a))
+    page.key("r")  # takes the mark back
+    page.saved(version + 3)
+    assert page.people(limit=1)["reason"] == f"person {a} no longer marked reviewed"
+    assert not page.js(f"document.querySelector('{card(a)} .reviewed').checked")
+
+
+# --- item 1 on the review page: suggestions -----------------------------------------------------------
+
+
+def test_the_page_links_the_suggestions_shows_each_cards_likeliest_matches_and_sorts_by_duplicates(page):
+    page.open(f"/review?show={SHOW}")
+    pairs = httpx.get(f"{page.url}/shows/{SHOW}/suggestions", params={"limit": 1}, timeout=30).json()
+    matches = httpx.get(f"{page.url}/shows/{SHOW}/matches", params={"limit": 2}, timeout=30).json()["people"]
+    assert pairs["total"] > 0 and matches
+    link = page.wait("document.getElementById('suggestions-link').textContent.includes('suggestion') && "
+                     "!document.getElementById('suggestions-link').textContent.endsWith('? suggestions') && "
+                     "[document.getElementById('suggestions-link').getAttribute('href'), "
+                     "document.getElementById('suggestions-link').textContent]")
+    assert link[0].endswith(f"/suggestions?show={SHOW}") and link[1] == f"Same person? {pairs['total']} suggestions"
+    for person in matches:
+        chips = page.js(f"[...document.querySelectorAll('{card(person['id'])} .likely-chip')].map((c) => "
+                        "Number(c.dataset.id))")
+        assert chips == [m["id"] for m in person["matches"]], (person, chips)
+    one = matches[0]
+    page.js(f"document.querySelector('{card(one['id'])} .likely-chip').click()")
+    ticked = page.js("[...document.querySelectorAll('.person.selected')].map((c) => Number(c.dataset.id))")
+    assert sorted(ticked) == sorted([one["id"], one["matches"][0]["id"]])
+    assert page.js("document.getElementById('merge').textContent") == \
+        f"Merge {one['matches'][0]['label']} into {one['label']}"  # one click, then m merges them
+    # Sort: most likely duplicated first, beside by seconds.
+    page.js("(() => { const s = document.getElementById('sort'); s.value = 'duplicated'; "
+            "s.dispatchEvent(new Event('change')); return 1; })()")
+    order = [p["id"] for p in matches]
+    as_js = json.dumps(json.dumps(order, separators=(",", ":")))  # JSON.stringify's spelling, as a JS string
+    page.wait(f"JSON.stringify([...document.querySelectorAll('.person')].slice(0, {len(order)})"
+              f".map((c) => Number(c.dataset.id))) === {as_js}", 10)
+    by_api = page.people(sort="duplicated")["people"]
+    assert [p["id"] for p in by_api[:len(order)]] == order

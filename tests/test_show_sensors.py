@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from screentime.contracts.edits import Rename
-from screentime.contracts.names import LAUNCHED_BY_TAG, REASON_TAG, REGISTRY_VERSION_TAG, SHOW_JOB
+from screentime.contracts.names import LAUNCHED_BY_TAG, REASON_TAG, REGISTRY_VERSION_TAG, SHOW_JOB, SHOWS
 from screentime.identity.edits import edit_people
 from screentime.identity.registry import load_registry
 from screentime.storage import LocalStorage
@@ -58,3 +58,44 @@ def test_an_episode_rolls_its_show_up_and_an_edit_rolls_it_up_again(data_dir, in
     # A sensor that never saw the show (a new deployment, a reset cursor) still counts an edit its table lacks.
     edit_people(storage, "carphone", 2, Rename(identity=1, name="Driver"), by="reviewer@tab")
     assert [r.tags[REGISTRY_VERSION_TAG] for r in tick(defs, instance, "people_edits").run_requests] == ["3"]
+
+
+def test_an_edits_run_counts_exactly_the_version_its_tag_names(data_dir, instance, carphone):
+    """Before: a run tagged v2 counted whatever was newest when it ran (v3), so the run named one edit
+    and showed another's numbers. Now it reads v2 from the history; a late run never puts older
+    numbers over newer ones."""
+    defs = local_defs(data_dir)
+    storage = LocalStorage(data_dir)
+    assert run_episode_job(defs, instance, "carphone-s01e01", carphone, fps=5).success
+    rollup = tick(defs, instance, "show_rollup")
+    instance.add_dynamic_partitions(SHOWS, ["carphone"])
+    assert run_requested(defs, instance, rollup.run_requests[0]).success
+    cursor = tick(defs, instance, "people_edits").cursor
+
+    edit_people(storage, "carphone", 1, Rename(identity=1, name="The Driver"), by="ann")
+    (first,) = tick(defs, instance, "people_edits", cursor).run_requests
+    edit_people(storage, "carphone", 2, Rename(identity=1, name="Driver"), by="bob")  # before v2's run starts
+    assert first.tags[REGISTRY_VERSION_TAG] == "2"
+    result = run_requested(defs, instance, first)
+    table = pq.read_table(data_dir / "artifacts/people/carphone/screentime.parquet")
+    assert set(table["name"].to_pylist()) == {"The Driver"}  # v2's numbers and names, not v3's
+    assert table.schema.metadata[b"screentime.registry_version"] == b"2"
+    assert _metadata(result)["registry_version"] == 2 and _metadata(result)["table_written"] is True
+
+    (second,) = tick(defs, instance, "people_edits").run_requests  # v3 is not counted yet: its own run
+    assert second.tags[REGISTRY_VERSION_TAG] == "3"
+    assert run_requested(defs, instance, second).success
+    table = pq.read_table(data_dir / "artifacts/people/carphone/screentime.parquet")
+    assert set(table["name"].to_pylist()) == {"Driver"}
+    assert table.schema.metadata[b"screentime.registry_version"] == b"3"
+
+    late = run_requested(defs, instance, first)  # v2's run again, after v3's: the newer table stays
+    assert {k: _metadata(late)[k] for k in ("registry_version", "table_registry_version", "table_written")} == {
+        "registry_version": 2, "table_registry_version": 3, "table_written": False}
+    assert pq.read_table(data_dir / "artifacts/people/carphone/screentime.parquet").schema.metadata[
+        b"screentime.registry_version"] == b"3"
+
+
+def _metadata(result: dg.ExecuteInProcessResult) -> dict:
+    (event,) = result.get_asset_materialization_events()
+    return {key: value.value for key, value in event.materialization.metadata.items()}

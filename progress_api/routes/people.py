@@ -10,18 +10,25 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 
 from screentime.contracts.edits import EditRequest, UndoRequest
 from screentime.contracts.episode import SHOW_JSON_PATTERN, EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
 from screentime.contracts.layout import EpisodeLayout, ShowLayout, validate_run_id
-from screentime.contracts.review import PeopleView, ScreentimeView
+from screentime.contracts.review import PeopleView, PersonTracks, ScreentimeView
 from screentime.identity.edits import InvalidEdit, NothingToUndo, edit_people, undo_last
 from screentime.identity.registry import StaleRegistry, load_registry
-from screentime.identity.review import NamedFilter, ReviewReader, counted_version, screentime_table
+from screentime.identity.review import (
+    TRACKS_PER_PERSON,
+    NamedFilter,
+    ReviewReader,
+    counted_version,
+    screentime_table,
+)
+from screentime.identity.suggestions import SuggestionReader
 from screentime.progress_api.deps import ReaderDep, TokenFirstRoute, require_token
 from screentime.progress_api.models import (
     EPISODE_ID_PATTERN,
@@ -55,6 +62,7 @@ def show_slug(show: str = Path(description="The show's slug, e.g. the-office",
 
 
 ShowDep = Annotated[str, Depends(show_slug)]
+PeopleSort = Literal["seconds", "duplicated"]
 
 
 def _episode(ep_id: str | None, show: str | None = None) -> str | None:
@@ -78,6 +86,7 @@ def _known_show(reader: ReviewReader, show: str) -> None:
 @router.get("/shows/{show}/people", response_model=PeopleView, responses=ERRORS,
             summary="A show's (or one episode's) people, most seconds first, one page at a time")
 def get_people(
+    request: Request,
     show: ShowDep,
     reader: ReaderDep,
     ep_id: Annotated[str | None, Query(description="Only this episode's people and tracks",
@@ -87,11 +96,56 @@ def get_people(
     hidden: Annotated[bool, Query(description="The people marked 'not a face' or 'ignore' instead")] = False,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    reviewed: Annotated[bool | None, Query(description="false: only the people not marked reviewed yet; "
+                                           "true: only those marked")] = None,
+    sort: Annotated[PeopleSort, Query(description="'seconds': most seconds first; 'duplicated': the people with "
+                                      "the nearest 'same person?' match first")] = "seconds",
+    tracks: Annotated[int, Query(ge=1, le=500, description="track parts per person (the card's first page; "
+                                 "GET .../people/{identity}/tracks gives the rest)")] = TRACKS_PER_PERSON,
 ) -> PeopleView:
     ep = _episode(ep_id, show)
     _known_show(reader, show)
+    first = _most_duplicated(request, reader, show) if sort == "duplicated" else None
     try:
-        return reader.people(show, ep, q.strip(), named, hidden, offset, limit)
+        return reader.people(show, ep, q.strip(), named, hidden, offset, limit, reviewed=reviewed, first=first,
+                             tracks_shown=tracks)
+    except KeyError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, exc.args[0]) from exc
+
+
+def suggestion_reader(request: Request, reader: ReviewReader) -> SuggestionReader:
+    """The app's one SuggestionReader (it caches each analysis run's neighbours), made on first use."""
+    found = getattr(request.app.state, "suggestions", None)
+    if found is None or found.storage is not reader.storage:
+        found = request.app.state.suggestions = SuggestionReader(reader.storage)
+    return found
+
+
+def _most_duplicated(request: Request, reader: ReviewReader, show: str) -> list[int]:
+    """The show's people with a "same person?" match, nearest match first, as GET /shows/{show}/matches
+    orders them (the pairs come nearest first)."""
+    nearest: dict[int, float] = {}
+    for pair in suggestion_reader(request, reader).pairs(load_registry(reader.storage, show)):
+        nearest.setdefault(pair.a, pair.distance)
+        nearest.setdefault(pair.b, pair.distance)
+    return sorted(nearest, key=lambda who: (nearest[who], who))
+
+
+@router.get("/shows/{show}/people/{identity}/tracks", response_model=PersonTracks, responses=ERRORS,
+            summary="One page of a person's track parts (counted first, longest first): a card's later tracks")
+def get_person_tracks(
+    show: ShowDep,
+    reader: ReaderDep,
+    identity: Annotated[int, Path(ge=1, le=10**9)],
+    ep_id: Annotated[str | None, Query(description="Only this episode's track parts",
+                                       json_schema_extra={"pattern": EPISODE_ID_PATTERN})] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = TRACKS_PER_PERSON,
+) -> PersonTracks:
+    ep = _episode(ep_id, show)
+    _known_show(reader, show)
+    try:
+        return reader.tracks(show, identity, ep, offset, limit)
     except KeyError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, exc.args[0]) from exc
 

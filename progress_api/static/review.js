@@ -2,10 +2,16 @@
 "use strict";
 
 const SHOW = PARAMS.get("show") || "", EP = PARAMS.get("ep") || "";
-const LIMIT = Math.min(500, Math.max(1, Number(PARAMS.get("per_page")) || 50)), RECOUNT_POLL_MS = 2000, FIND_DELAY_MS = 250, PICKER_MATCHES = 8;
+const LIMIT = Math.min(500, Math.max(1, Number(PARAMS.get("per_page")) || 50)), FIND_DELAY_MS = 250, PICKER_MATCHES = 8;
+const TILE_PX = 44, LIKELY_SHOWN = 2, ZOOM_HOVER_MS = 250;
+// A card's face strip shows one page of the person's tracks, as many as fit its width.
+const TILES = Math.min(500, Math.max(1, Number(PARAMS.get("tracks_per_page"))
+  || Math.max(4, Math.floor((document.getElementById("people").clientWidth - 200) / TILE_PX))));
 // focusId and selected are person ids, never positions: a new search or page must not turn a
 // remembered position into another person (j after a search, then x and m, merged the wrong ones).
-const state = {view: null, offset: 0, selected: [], focusId: null, recount: null, problemKind: null};
+// trackAt: person id -> the first track shown on their card (the card's page of tracks).
+const state = {view: null, offset: 0, selected: [], focusId: null, problemKind: null,
+               trackAt: new Map(), likely: new Map(), zoom: {timer: null, pinned: false}};
 const $ = (sel) => document.querySelector(sel);
 const REASON_WORDS = {not_a_face: "not a face", ignore: "ignored"};
 const words = (reason) => REASON_WORDS[reason] || String(reason).replaceAll("_", " ");
@@ -13,12 +19,54 @@ const cleanName = (value) => value.normalize("NFC").split(/\s+/).filter(Boolean)
 const fold = (text) => text.normalize("NFC").toLocaleLowerCase();
 
 function query(extra = {}) {
-  const q = new URLSearchParams({offset: String(state.offset), limit: String(LIMIT), ...extra});
+  const q = new URLSearchParams({offset: String(state.offset), limit: String(LIMIT), tracks: String(TILES), ...extra});
   if (EP) q.set("ep_id", EP);
   if ($("#q").value.trim()) q.set("q", $("#q").value.trim());
   q.set("named", $("#named").value);
   if ($("#hidden").checked) q.set("hidden", "true");
+  if ($("#unreviewed").checked) q.set("reviewed", "false");
+  q.set("sort", $("#sort").value);
   return `/shows/${encodeURIComponent(SHOW)}/people?${q}`;
+}
+
+const showPath = (rest) => `/shows/${encodeURIComponent(SHOW)}/${rest}`;
+
+function tracksPath(id, offset) {
+  const q = new URLSearchParams({offset: String(offset), limit: String(TILES)});
+  if (EP) q.set("ep_id", EP);
+  return showPath(`people/${id}/tracks?${q}`);
+}
+
+// The cards paged on in their tracks get that page before they are drawn (so the focus can go back to a track there).
+async function trackPages(view) {
+  await Promise.all(view.people.map(async (p) => {
+    let at = state.trackAt.get(p.id) || 0;
+    if (at >= p.tracks_total) at = Math.max(0, Math.floor((p.tracks_total - 1) / TILES) * TILES);
+    state.trackAt.set(p.id, at);
+    if (at > 0) p.tracks = (await getJson(tracksPath(p.id, at))).tracks;
+  }));
+}
+
+// Each person's likeliest matches ("same person?"), for the cards; a failure leaves the cards without them.
+async function likelyMatches(version) {
+  if (state.likelyVersion === version) return;
+  try {
+    const found = await getJson(showPath(`matches?limit=${LIKELY_SHOWN}`));
+    state.likely = new Map(found.people.map((p) => [p.id, p.matches]));
+    state.likelyVersion = version;
+  } catch (e) { state.likely = new Map(); }
+}
+
+async function suggestionsLink() {
+  const link = $("#suggestions-link"), scope = EP ? `&ep=${EP}` : "";
+  link.href = api(`/suggestions?show=${encodeURIComponent(SHOW)}${scope}`);
+  try {
+    const q = new URLSearchParams({limit: "1"});
+    if (EP) q.set("ep_id", EP);
+    const found = await getJson(showPath(`suggestions?${q}`));
+    link.textContent = `Same person? ${found.total} suggestion${found.total === 1 ? "" : "s"}`;
+    link.classList.toggle("none", found.total === 0);
+  } catch (e) { link.textContent = "Same person? suggestions"; }
 }
 
 // A problem stays until what caused it is over: a failed load until a load works, a refused edit
@@ -31,8 +79,11 @@ function problem(message, kind = "load") {
 
 async function load() {
   try {
-    render(await getJson(query()));
+    const view = await getJson(query());
+    await Promise.all([trackPages(view), likelyMatches(view.version)]);
+    render(view);
     if (state.problemKind === "load") problem("");
+    suggestionsLink();
   } catch (e) {
     problem(e.message, "load");
   }
@@ -67,7 +118,6 @@ function render(view) {
   if (onCards) refocus(onCards);
   restoreNames(drafts, typing);
   updateSelection();
-  watchRecount(counting);
 }
 
 // What the reviewer typed and did not save yet survives a reload of the cards (a recount landing).
@@ -152,8 +202,19 @@ function personCard(p, view, namesakes) {
   node.dataset.seconds = String(p.seconds ?? "");
   node.querySelector(".select").addEventListener("change", () => toggleSelect(p.id));
   const face = node.querySelector(".face");
-  if (p.crop) face.src = cropUrl(p.crop); else face.replaceWith(el("div", {className: "face none", textContent: "no crop"}));
+  if (p.crop) {
+    face.src = cropUrl(p.crop);
+    zoomable(face, p.crop, {label: p.label});
+  } else {
+    face.replaceWith(el("div", {className: "face none", textContent: "no crop"}));
+  }
   face.alt = p.label;
+  const reviewed = node.querySelector(".reviewed");
+  reviewed.checked = Boolean(p.reviewed);
+  reviewed.closest("label").title = p.reviewed ? `reviewed by ${p.reviewed} (r takes the mark back)` : "reviewed: nothing left to fix (r)";
+  reviewed.addEventListener("change", () => markReviewed(p));
+  node.classList.toggle("is-reviewed", Boolean(p.reviewed));
+  likelyChips(node.querySelector(".likely"), p, view);
   const name = node.querySelector(".name");
   name.value = name.dataset.saved = p.name || "";
   name.placeholder = p.label;
@@ -175,14 +236,70 @@ function personCard(p, view, namesakes) {
     }
     button.addEventListener("click", () => hidePerson(p, button.dataset.reason));
   }
-  const tracks = node.querySelector(".tracks");
-  tracks.append(...p.tracks.map((t) => trackRow(t, p, view)));
-  if (p.tracks_total > p.tracks.length) {
-    tracks.append(el("li", {className: "more", textContent: `and ${p.tracks_total - p.tracks.length} shorter tracks`}));
-  }
+  drawTracks(node, p, view);
+  node.querySelector(".tracks-prev").addEventListener("click", () => trackPage(node, -1));
+  node.querySelector(".tracks-next").addEventListener("click", () => trackPage(node, 1));
+  node.person = p;
   node.addEventListener("focusin", () => { state.focusId = p.id; });
   return node;
 }
+
+// The card's face strip: one tile per track (its best face), one page of them; the pager says where.
+function drawTracks(node, p, view) {
+  const at = state.trackAt.get(p.id) || 0;
+  node.querySelector(".tracks").replaceChildren(...p.tracks.map((t) => trackRow(t, p, view)));
+  const pager = node.querySelector(".track-pager");
+  pager.hidden = p.tracks_total <= TILES;
+  pager.querySelector(".tracks-range").textContent =
+    `tracks ${at + 1}–${Math.min(at + p.tracks.length, p.tracks_total)} of ${p.tracks_total}`;
+  pager.querySelector(".tracks-prev").disabled = at === 0;
+  pager.querySelector(".tracks-next").disabled = at + TILES >= p.tracks_total;
+}
+
+async function trackPage(node, step, focus = null) {
+  const p = node.person, at = (state.trackAt.get(p.id) || 0) + step * TILES;
+  if (at < 0 || at >= p.tracks_total) return false;
+  try {
+    p.tracks = (await getJson(tracksPath(p.id, at))).tracks;
+  } catch (e) {
+    problem(e.message, "load");
+    return false;
+  }
+  state.trackAt.set(p.id, at);
+  drawTracks(node, p, state.view);
+  const rows = [...node.querySelectorAll(".track")];
+  (focus === "last" ? rows[rows.length - 1] : focus === "first" ? rows[0] : null)?.focus();
+  return true;
+}
+
+// A card's likeliest matches: their faces and distances; a click ticks both people for a merge
+// (the named one, else this card, is kept), so `m` or Merge then joins them.
+function likelyChips(box, p, view) {
+  const matches = (state.likely.get(p.id) || []).slice(0, LIKELY_SHOWN);
+  box.hidden = !matches.length;
+  if (!matches.length) return;
+  box.replaceChildren(el("span", {className: "likely-q", textContent: "same as?"}), ...matches.map((m) => {
+    const target = view.targets.find((t) => t.id === m.id);
+    const chip = el("button", {type: "button", className: "likely-chip quiet",
+                               title: `tick ${p.label} and ${m.label} to merge them (distance ${m.distance.toFixed(2)})`});
+    chip.dataset.id = String(m.id);
+    if (target?.crop) {
+      const img = el("img", {src: cropUrl(target.crop), width: 22, height: 22, alt: "", loading: "lazy"});
+      zoomable(img, target.crop, {label: m.label});
+      chip.append(img);
+    }
+    chip.append(el("span", {textContent: `${m.label} ${m.distance.toFixed(2)}`}));
+    chip.addEventListener("click", () => {
+      const other = view.targets.find((t) => t.id === m.id);
+      state.selected = other?.named && !p.name ? [m.id, p.id] : [p.id, m.id];
+      updateSelection();
+    });
+    return chip;
+  }));
+}
+
+const markReviewed = (p) =>
+  edit({action: "reviewed", identity: p.id, reviewer: p.reviewed ? null : ($("#by").value.trim() || "reviewer")});
 
 function checkLength(input) {
   const max = state.view?.name_max ?? 80, length = [...cleanName(input.value)].length;
@@ -216,8 +333,26 @@ function trackRow(t, p, view) {
   node.dataset.ep = t.ep_id;
   node.dataset.track = t.track;
   node.classList.toggle("excluded", Boolean(t.excluded));
-  node.querySelector(".strip").append(...t.crops.map((c) =>
-    el("img", {src: cropUrl(c), loading: "lazy", width: 56, height: 56, alt: `track ${t.track} at frame ${c.frame_index}`})));
+  node.classList.toggle("moved", Boolean(t.moved));
+  const tile = node.querySelector(".tile"), who = {label: p.label, track: t.track};
+  if (t.crops.length) {
+    tile.src = cropUrl(t.crops[0]);
+    tile.alt = `track ${t.track}`;
+    zoomable(tile, t.crops[0], who);
+  } else {
+    tile.replaceWith(el("span", {className: "tile none", textContent: t.track}));
+  }
+  node.title = `track ${t.track} · ${clock(t.start_s)} · ${t.seconds.toFixed(1)} s`;
+  node.querySelector(".strip").append(...t.crops.map((c) => {
+    const img = el("img", {src: cropUrl(c), loading: "lazy", width: 56, height: 56,
+                           alt: `track ${t.track} at frame ${c.frame_index}`});
+    zoomable(img, c, who);
+    return img;
+  }));
+  node.addEventListener("focusin", () => {  // the detail opens towards the card's middle
+    const tile = node.getBoundingClientRect(), within = node.closest(".person").getBoundingClientRect();
+    node.classList.toggle("flip", tile.left - within.left > within.width / 2);
+  });
   const notes = [t.excluded ? `left out (${words(t.excluded)})` : "", t.moved ? "moved here" : ""].filter(Boolean);
   node.querySelector(".track-facts").textContent =
     `${EP ? "" : `${t.ep_id} · `}track ${t.track} · ${clock(t.start_s)}–${clock(t.end_s)} · ${t.seconds.toFixed(1)} s` +
@@ -283,7 +418,7 @@ function openPicker(row, t, p, view) {
     }
   });
   picker.addEventListener("focusout", (e) => { if (!picker.contains(e.relatedTarget)) closePicker(); });
-  row.append(picker);
+  row.querySelector(".track-detail").append(picker);
   draw();
   input.focus();
 }
@@ -305,12 +440,17 @@ async function send(path, body) {
     problem("");
     await load();
     $("#status").textContent = done.version === base ? "No change: that edit changes nothing, so no version was written."
-      : `Saved version ${done.version}: ${done.reason}.` + namesakeNote();
+      : `Saved version ${done.version}: ${done.reason}.` + recountNote() + namesakeNote();
     return true;
   } catch (e) {
     problem(e.status === 409 ? `Not saved: ${e.message}` : `Not saved (${e.status || "network"}): ${e.message}`, "edit");
     return false;
   }
+}
+
+function recountNote() {  // the saved line keeps saying that the seconds are being recounted
+  const v = state.view;
+  return v.numbers_version !== v.version ? ` Recounting screen time in Dagster (the seconds shown are from version ${v.numbers_version ?? "–"})…` : "";
 }
 
 function namesakeNote() {
@@ -348,18 +488,18 @@ function updateSelection() {
     : `Merge ${labels.slice(1).join(", ")} into ${labels[0]}`;
 }
 
-function watchRecount(counting) {
-  if (!counting || state.recount) return;
-  state.recount = setInterval(async () => {
-    try {
-      const view = await getJson(query({limit: "1"}));
-      if (view.numbers_version === view.version || view.version !== state.view.version) {
-        clearInterval(state.recount);
-        state.recount = null;
-        await load();
-      }
-    } catch (e) { /* the API restarts: ask again */ }
-  }, RECOUNT_POLL_MS);
+// Live: another reviewer's edit, a link or Dagster's recount changes a version; load again then
+// (one load at a time; one more after it when versions moved meanwhile). live.js: followShow.
+function followVersions() {
+  let loading = null, again = false;
+  followShow(SHOW, (v) => {
+    const seen = String(v.version) === document.body.dataset.version &&
+      String(v.numbers_version ?? "") === document.body.dataset.numbers;
+    if (seen) return;
+    if (loading) { again = true; return; }
+    const run = () => { again = false; loading = load().finally(() => { loading = null; if (again) run(); }); };
+    run();
+  });
 }
 
 function cards() {
@@ -385,7 +525,106 @@ function focusTrack(step) {
   if (!card) return;
   const rows = [...card.querySelectorAll(".track")], at = rows.indexOf(document.activeElement?.closest(".track"));
   const next = rows[at < 0 ? (step > 0 ? 0 : rows.length - 1) : at + step];
-  if (next) { next.focus(); next.scrollIntoView({block: "nearest"}); }
+  if (next) { next.focus(); next.scrollIntoView({block: "nearest"}); return; }
+  if (at >= 0) trackPage(card, step, step > 0 ? "first" : "last");  // past the strip: its next page
+}
+
+// --- the larger view: any crop, with its frame when the run saved frames, its moment, and the video there ---
+
+const frameUrl = (c) => api(`/frames/${c.ep_id}/${c.run_id}/${c.frame_index}.jpg`);
+const videoUrl = (ep) => api(`/episodes/${ep}/video`);
+
+function moment(seconds) {  // 754.5 -> "12:34.5"
+  if (seconds === null || seconds === undefined) return "–";
+  const tenths = Math.round(seconds * 10), s = Math.floor(tenths / 10), h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60), rest = `${String(s % 60).padStart(2, "0")}.${tenths % 10}`;
+  return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
+}
+
+// Hovering a face shows it larger (until the pointer leaves); a click keeps it open.
+function zoomable(img, crop, who) {
+  img.classList.add("zoomable");
+  img.addEventListener("mouseenter", () => {
+    clearTimeout(state.zoom.timer);
+    if (!state.zoom.pinned) state.zoom.timer = setTimeout(() => openZoom(crop, who, false), ZOOM_HOVER_MS);
+  });
+  img.addEventListener("mouseleave", () => {
+    clearTimeout(state.zoom.timer);
+    if (!state.zoom.pinned) state.zoom.timer = setTimeout(closeZoom, ZOOM_HOVER_MS);
+  });
+  img.addEventListener("click", (e) => {
+    if (img.closest(".likely-chip")) e.stopPropagation();  // the face, not the chip's tick
+    openZoom(crop, who, true);
+  });
+}
+
+function openZoom(crop, who, pinned) {
+  clearTimeout(state.zoom.timer);
+  const zoom = $("#zoom"), pic = zoom.querySelector(".zoom-pic");
+  state.zoom.pinned = pinned;
+  zoom.classList.toggle("pinned", pinned);
+  zoom.dataset.ep = crop.ep_id;
+  zoom.dataset.frameIndex = String(crop.frame_index);
+  const img = el("img", {alt: `${who.label} at frame ${crop.frame_index}`}), box = el("div", {className: "zoom-box", hidden: true});
+  pic.replaceChildren(img, box);
+  const alone = (why) => {
+    zoom.dataset.shows = "crop";
+    img.src = cropUrl(crop);
+    zoom.querySelector(".zoom-context").textContent = `The crop alone: ${why}.`;
+  };
+  if (crop.frame) {
+    zoom.dataset.shows = "frame";
+    img.src = frameUrl(crop);
+    zoom.querySelector(".zoom-context").textContent = "The whole frame, the face boxed.";
+    img.addEventListener("load", () => placeBox(img, box, crop.box), {once: true});
+    img.addEventListener("error", () => alone("its frame could not be read"), {once: true});
+  } else {
+    alone("this run saved no frames (run it with --save-frames to see the frame around each face)");
+  }
+  const where = `${EP ? "" : `${crop.ep_id} `}at ${moment(crop.timestamp_s)}`;
+  zoom.querySelector(".zoom-what").textContent =
+    `${who.label}${who.track ? ` · track ${who.track}` : ""} · ${where} (frame ${crop.frame_index})`;
+  const play = zoom.querySelector(".zoom-play");
+  if (state.view?.videos?.[crop.ep_id] && crop.timestamp_s !== null && crop.timestamp_s !== undefined) {
+    const at = `${videoUrl(crop.ep_id)}#t=${crop.timestamp_s.toFixed(1)}`;
+    const button = el("button", {type: "button", className: "zoom-video", textContent: `▶ Play from ${moment(crop.timestamp_s)}`});
+    button.addEventListener("click", () => playAt(at));
+    play.replaceChildren(button, " ", el("a", {href: at, target: "_blank", rel: "noopener", className: "zoom-link",
+                                                textContent: "open the episode there"}));
+  } else {
+    play.textContent = "The episode's video is not reachable from the API, so it cannot be played here.";
+  }
+  zoom.hidden = false;
+}
+
+function placeBox(img, box, xyxy) {
+  if (!xyxy || !img.naturalWidth) return;
+  const sx = img.clientWidth / img.naturalWidth, sy = img.clientHeight / img.naturalHeight;
+  Object.assign(box.style, {left: `${xyxy[0] * sx}px`, top: `${xyxy[1] * sy}px`,
+                            width: `${(xyxy[2] - xyxy[0]) * sx}px`, height: `${(xyxy[3] - xyxy[1]) * sy}px`});
+  box.hidden = false;
+}
+
+function playAt(url) {
+  const zoom = $("#zoom");
+  state.zoom.pinned = true;
+  zoom.classList.add("pinned");
+  zoom.dataset.shows = "video";
+  zoom.querySelector(".zoom-pic").replaceChildren(el("video", {src: url, controls: true, autoplay: true, muted: true}));
+}
+
+function closeZoom() {
+  clearTimeout(state.zoom.timer);
+  state.zoom.pinned = false;
+  $("#zoom").hidden = true;
+  $("#zoom .zoom-pic").replaceChildren();  // stops a video playing
+}
+
+function zoomFocused() {
+  const row = focusedTrack(), card = currentCard();
+  const p = card && state.view.people.find((x) => x.id === Number(card.dataset.id));
+  if (row?.track.crops.length) openZoom(row.track.crops[0], {label: p?.label || "", track: row.track.track}, true);
+  else if (p?.crop) openZoom(p.crop, {label: p.label}, true);
 }
 
 function focusedTrack() {
@@ -414,6 +653,11 @@ document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && typing) e.target.blur();
     return;
   }
+  if (e.key === "Escape" && !$("#zoom").hidden) {
+    e.preventDefault();
+    closeZoom();
+    return;
+  }
   const current = currentCard();
   const keys = {
     j: () => focusCard(1), k: () => focusCard(-1), l: () => focusTrack(1), h: () => focusTrack(-1),
@@ -422,7 +666,8 @@ document.addEventListener("keydown", (e) => {
     n: () => { const name = current?.querySelector(".name"); if (name) { name.focus(); name.select(); } },
     s: () => { const row = focusedTrack(); if (row) split(row.track); },
     t: () => { const row = focusedTrack(); row?.querySelector(".move").click(); },
-    f: () => leaveOut("not_a_face"), i: () => leaveOut("ignore"),
+    f: () => leaveOut("not_a_face"), i: () => leaveOut("ignore"), o: zoomFocused,
+    r: () => { const p = current && state.view.people.find((x) => x.id === Number(current.dataset.id)); if (p) markReviewed(p); },
     "/": () => { $("#q").focus(); $("#q").select(); },
   };
   if (keys[e.key]) {
@@ -459,6 +704,11 @@ $("#q").addEventListener("keydown", (e) => {
 $("#q").addEventListener("search", () => { if (!$("#q").value) find(); });  // the box's own clear button
 $("#named").addEventListener("change", find);
 $("#hidden").addEventListener("change", find);
+$("#unreviewed").addEventListener("change", find);
+$("#sort").addEventListener("change", find);
+$("#zoom .zoom-close").addEventListener("click", closeZoom);
+$("#zoom").addEventListener("mouseenter", () => clearTimeout(state.zoom.timer));
+$("#zoom").addEventListener("mouseleave", () => { if (!state.zoom.pinned) state.zoom.timer = setTimeout(closeZoom, ZOOM_HOVER_MS); });
 $("#merge").addEventListener("click", merge);
 $("#undo").addEventListener("click", undo);
 $("#reload").addEventListener("click", () => { problem(""); load(); });
@@ -470,4 +720,7 @@ for (const pager of document.querySelectorAll(".pager")) {
 $("#by").value = localStorage.getItem("screentime.by") || "";
 $("#token").value = sessionStorage.getItem("screentime.token") || "";
 if (!SHOW) problem("Open this page as /review?show=<show> or /review?show=<show>&ep=<episode id>.");
-else load();
+else {
+  load();
+  followVersions();
+}

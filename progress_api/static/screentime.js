@@ -2,9 +2,9 @@
 "use strict";
 
 const SHOW = PARAMS.get("show") || "", EP = PARAMS.get("ep") || "", SEASON = PARAMS.get("season") || "";
-const BARS = 40, ROW = 38, LABEL_W = 220, LABEL_X = 40, LABEL_GAP = 8, CHART_W = 900, RECOUNT_POLL_MS = 3000;
+const BARS = 40, ROW = 38, LABEL_W = 220, LABEL_X = 40, LABEL_GAP = 8, CHART_W = 900;
 const SVG = "http://www.w3.org/2000/svg";
-let recount = null;
+let loading = null, loadAgain = false;
 
 function svg(tag, attrs = {}, text = "") {
   const node = document.createElementNS(SVG, tag);
@@ -118,8 +118,6 @@ async function load() {
     const scope = EP ? `&ep=${EP}` : "";
     document.getElementById("review-link").href = api(`/review?show=${encodeURIComponent(SHOW)}${scope}`);
     document.getElementById("dagster-asset").href = `${DAGSTER_UI}/assets/show_people`;
-    if (counting && !recount) recount = setInterval(load, RECOUNT_POLL_MS);
-    if (!counting && recount) { clearInterval(recount); recount = null; }
     document.getElementById("problem").hidden = true;
   } catch (e) {
     document.getElementById("problem").hidden = false;
@@ -127,9 +125,26 @@ async function load() {
   }
 }
 
+// One load at a time; a change seen during a load loads again once it is done.
+function refresh() {
+  if (loading) { loadAgain = true; return; }
+  loading = load().finally(() => {
+    loading = null;
+    if (loadAgain) { loadAgain = false; refresh(); }
+  });
+}
+
+// Live: another reviewer's edit (a new version) or Dagster's recount (a new numbers version) loads
+// the new names and numbers; the page never goes on saying a version that is no longer the one counted.
+function onVersions(v) {
+  const shown = document.body.dataset;
+  if (String(v.version) !== shown.version || String(v.numbers_version ?? "") !== shown.numbers) refresh();
+}
+
 if (!SHOW) {
   document.getElementById("problem").hidden = false;
   document.querySelector("#problem span").textContent = "Open this page as /screentime?show=<show>[&season=<n>|&ep=<episode id>].";
 } else {
-  load();
+  refresh();
+  followShow(SHOW, onVersions);
 }

@@ -19,7 +19,8 @@ from screentime.contracts.people import MAX_NAME_LENGTH, Exclusion
 NAME_PUNCTUATION = frozenset(".,'’‘\"“”()&-‐–!·")
 JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner (Persian, Indic scripts)
 NAME_RULE = "letters and marks of any script, digits, spaces and . , ' ’ \" “ ” ( ) & - ! · only"
-TRACK_PATTERN = re.compile(r"^\d{1,9}\.\d{1,4}$")
+# A track part ("12.0"), or a piece of one a reviewer cut ("12.0@340": from frame 340 on; SplitTrack).
+TRACK_PATTERN = re.compile(r"^\d{1,9}\.\d{1,4}(@\d{1,9})?$")
 
 
 def _name_char(char: str) -> bool:
@@ -49,7 +50,7 @@ def clean_name(value: str | None) -> str | None:
 
 def check_track(value: str) -> str:
     if not TRACK_PATTERN.match(value):
-        raise ValueError("a track is written track_id.part, e.g. '12.0'")
+        raise ValueError("a track is written track_id.part, e.g. '12.0' (a piece of one: '12.0@340')")
     return value
 
 
@@ -112,7 +113,40 @@ class HideIdentity(_Edit):
     reason: Exclusion | None = Field(description="'not_a_face' or 'ignore'; None shows the person again")
 
 
-Edit = Annotated[Rename | Merge | MoveTrack | ExcludeTrack | HideIdentity, Field(discriminator="action")]
+class Reviewed(_Edit):
+    """A reviewer's mark that a person is checked (a name, their tracks): the review page can show
+    only the people not reviewed yet."""
+
+    action: Literal["reviewed"] = "reviewed"
+    identity: int = Field(ge=1)
+    reviewer: str | None = Field(description="who checked the person; None takes the mark back")
+
+    @field_validator("reviewer")
+    @classmethod
+    def _reviewer(cls, value: str | None) -> str | None:
+        return clean_name(value)
+
+
+class SplitTrack(_Edit):
+    """Split inside a track: cut a track (a part, or a piece of one) at `frame`, where its face
+    changes (a cut the pipeline missed); the frames from it on become a piece of their own, moved to
+    `to` (None: a new person). The registry keeps the cut in `EpisodeLinks.track_cuts`; undo takes
+    it back."""
+
+    action: Literal["split_track"] = "split_track"
+    ep_id: str = Field(max_length=200)
+    track: str = Field(description="track_id.part ('12.0'), or a piece of one ('12.0@340')")
+    frame: int = Field(ge=1, le=10**9, description="the analysed frame where the other face starts")
+    to: int | None = Field(None, ge=1, description="who the frames from `frame` on are: None makes a new person")
+
+    @field_validator("track")
+    @classmethod
+    def _track(cls, value: str) -> str:
+        return check_track(value)
+
+
+Edit = Annotated[Rename | Merge | MoveTrack | ExcludeTrack | HideIdentity | Reviewed | SplitTrack,
+                 Field(discriminator="action")]
 
 
 class _Request(BaseModel):

@@ -19,6 +19,28 @@ def track_key(track_id: int, part: int) -> str:
     return f"{int(track_id)}.{int(part)}"
 
 
+def piece_key(part: str, frame: int) -> str:
+    """The key of the piece of a track part from a reviewer's cut at `frame` on ("12.0@340"). The
+    piece before the first cut keeps the part's own key."""
+    return f"{part}@{int(frame)}"
+
+
+def part_of(key: str) -> str:
+    """The track part a key names: itself, or the part a piece was cut from ("12.0@340" -> "12.0")."""
+    return key.split("@", 1)[0]
+
+
+def track_pieces(part: str, first_frame: int, last_frame: int, cuts: list[int] | None) -> list[tuple[str, int, int]]:
+    """A track part (first to last frame, inclusive) cut at each of `cuts` strictly inside it: its
+    pieces as (key, first frame, last frame). A frame at a cut belongs to the piece that starts there;
+    cuts outside the part (a re-run that numbered its parts otherwise) are ignored."""
+    inside = sorted({int(c) for c in cuts or () if first_frame < int(c) <= last_frame})
+    starts = [first_frame, *inside]
+    ends = [c - 1 for c in inside] + [last_frame]
+    keys = [part] + [piece_key(part, c) for c in inside]
+    return list(zip(keys, starts, ends, strict=True))
+
+
 class Identity(BaseModel):
     id: int = Field(description="stable within the show: never renumbered, never reused")
     name: str | None = Field(None, description="set by a person; None until then ('person <id>')")
@@ -26,6 +48,8 @@ class Identity(BaseModel):
                                      "of the screen-time tables")
     merged_into: int | None = Field(None, description="merged into that identity by a reviewer: its people "
                                     "count there; the id itself is kept, never reused")
+    reviewed: str | None = Field(None, description="who marked the person reviewed (checked, nothing left to "
+                                 "fix); None until then, or once the mark is taken back")
 
     @property
     def label(self) -> str:
@@ -55,6 +79,9 @@ class EpisodeLinks(BaseModel):
     people: list[EpisodePerson] = Field(default_factory=list)
     track_edits: dict[str, TrackEdit] = Field(default_factory=dict, description="by track_key; they survive "
                                               "re-links of the episode while the track part still exists")
+    track_cuts: dict[str, list[int]] = Field(default_factory=dict, description="by track_key: the frames where a "
+                                             "reviewer cut the part (the face changes there); the piece from each "
+                                             "cut on is its own key (piece_key) in track_edits")
 
 
 class PeopleRegistry(BaseModel):
@@ -90,7 +117,8 @@ class PeopleRegistry(BaseModel):
         return None
 
     def track_identity(self, ep_id: str, person: EpisodePerson, key: str) -> int | None:
-        """The identity a track part counts for after every edit; None when it is left out."""
+        """The identity a track part (or a piece of one, `person` being the part's) counts for after
+        every edit; None when it is left out."""
         links = self.episodes[ep_id]
         edit = links.track_edits.get(key)
         if edit is not None and edit.excluded:

@@ -11,12 +11,15 @@ from screentime.contracts.people import MAX_NAME_LENGTH, Change, Exclusion
 
 
 class CropRef(BaseModel):
-    """One saved face crop: the API serves it at /episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_index}.jpg."""
+    """One saved face crop: the API serves it at /crops/{ep_id}/{run_id}/{track_id}/{frame_index}.jpg."""
 
     ep_id: str
     run_id: str
     track_id: int
     frame_index: int
+    timestamp_s: float | None = Field(None, description="the moment in the episode (presentation time)")
+    box: tuple[int, int, int, int] | None = Field(None, description="the face in the frame: x1, y1, x2, y2 pixels")
+    frame: bool = Field(False, description="the whole frame was saved too: /frames/{ep_id}/{run_id}/{frame_index}.jpg")
 
 
 class TrackView(BaseModel):
@@ -35,6 +38,7 @@ class PersonView(BaseModel):
     name: str | None
     label: str = Field(description="the name, or 'person <id>'")
     hidden: Exclusion | None = None
+    reviewed: str | None = Field(None, description="who marked the person reviewed; None: not reviewed yet")
     seconds: float | None = Field(description="on screen, from the last show table; None until a run counts "
                                   "this person (a new person from a split, say)")
     appearances: int | None = None
@@ -73,6 +77,20 @@ class PeopleView(BaseModel):
     people: list[PersonView]
     targets: list[Target] = Field(description="every person an edit can name, by label")
     name_max: int = Field(MAX_NAME_LENGTH, description="the longest name an edit takes (longer is refused)")
+    videos: dict[str, str] = Field(default_factory=dict, description="ep_id -> 'file' or 's3' for the episodes "
+                                   "whose source video GET /episodes/{ep_id}/video can play")
+
+
+class PersonTracks(BaseModel):
+    """One page of one person's track parts (a lead has hundreds; a card shows a page at a time)."""
+
+    show: str
+    id: int
+    version: int
+    total: int = Field(description="the person's track parts in all (in this episode, with ep_id)")
+    offset: int
+    limit: int
+    tracks: list[TrackView]
 
 
 class ScreentimeRow(BaseModel):

@@ -1,8 +1,11 @@
-"""A reviewer's edits to a show's people: name, merge, split a track out, leave out, undo.
+"""A reviewer's edits to a show's people: name, merge, split a track out or inside, leave out, undo.
 
-Each edit is checked against the registry it was made on (ids that exist, a version that is
-still the newest) and saved as a new registry version with who made it and why; the history
-keeps every version, and `undo_last` restores the one before the last edit as a newer version.
+Each edit names the registry version it was made on. On that version it is checked (ids that
+exist) and saved as the next version with who made it and why. Made on an older version, it is
+rebased: made again on the newest version when nothing it touches changed since, refused with
+StaleRegistry when something did (screentime.identity.rebase says what "touches" means). The
+history keeps every version; `undo_last` takes back the reviewer's own last edit, as a newer
+version, when nothing it touched changed since (an episode linked meanwhile does not matter).
 Ids are never reused, even when the edit that made one is undone.
 
 Nothing here recomputes seconds: the show's screen-time table applies the edits when the
@@ -11,11 +14,27 @@ roll-up runs (screentime.identity.show_rollup, the `show_people` asset in Dagste
 
 from __future__ import annotations
 
-from screentime.contracts.edits import Edit, ExcludeTrack, HideIdentity, Merge, MoveTrack, Rename
+from screentime.contracts.edits import (
+    Edit,
+    ExcludeTrack,
+    HideIdentity,
+    Merge,
+    MoveTrack,
+    Rename,
+    Reviewed,
+    SplitTrack,
+)
+from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.errors import ScreentimeError
-from screentime.contracts.people import Identity, PeopleRegistry, TrackEdit
+from screentime.contracts.layout import EpisodeLayout
+from screentime.contracts.people import Identity, PeopleRegistry, TrackEdit, part_of, piece_key, track_pieces
+from screentime.identity.rebase import Subject, changes, conflicts, describe, revert
 from screentime.identity.registry import StaleRegistry, load_registry, load_version, save_registry
 from screentime.storage.base import Storage
+from screentime.storage.parquet import table_from_parquet
+
+ATTEMPTS = 5  # a write that lost a race is rebased onto the winner's version and tried again
+UNDO_LOOKBACK = 200  # versions searched back for the reviewer's own last edit
 
 
 class InvalidEdit(ScreentimeError):
@@ -23,12 +42,18 @@ class InvalidEdit(ScreentimeError):
 
 
 class NothingToUndo(ScreentimeError):
-    """The last change was not a reviewer's edit (or there is none)."""
+    """The reviewer has no edit left to take back (or the pipeline's links are all there is)."""
 
 
-def apply_edit(registry: PeopleRegistry, edit: Edit) -> tuple[PeopleRegistry, str]:
+class Conflict(StaleRegistry):
+    """An edit made on an older version, or an undo, that meets what changed since: refused (409)."""
+
+
+def apply_edit(registry: PeopleRegistry, edit: Edit | SplitTrack) -> tuple[PeopleRegistry, str]:
     """A new registry (unsaved) with the edit made, and the reason line for the history."""
     updated = registry.model_copy(deep=True)
+    if isinstance(edit, SplitTrack):
+        return _split_track(updated, edit)
     if isinstance(edit, Rename):
         who = _live(updated, edit.identity)
         old = who.label
@@ -74,20 +99,55 @@ def apply_edit(registry: PeopleRegistry, edit: Edit) -> tuple[PeopleRegistry, st
         who = _live(updated, edit.identity)
         who.hidden = edit.reason
         return updated, f"{who.label} " + (f"marked {_words(edit.reason)}" if edit.reason else "shown again")
+    if isinstance(edit, Reviewed):
+        who = _live(updated, edit.identity)
+        who.reviewed = edit.reviewer
+        return updated, f"{who.label} " + (f"marked reviewed by {edit.reviewer}" if edit.reviewer
+                                           else "no longer marked reviewed")
     raise InvalidEdit(f"unknown edit {edit!r}")
 
 
-def edit_people(storage: Storage, show: str, base_version: int, edit: Edit, by: str) -> PeopleRegistry:
-    """Make and save one edit; StaleRegistry when the registry moved past `base_version`.
+def edit_people(storage: Storage, show: str, base_version: int, edit: Edit | SplitTrack, by: str,
+                ) -> PeopleRegistry:
+    """Make and save one edit made on `base_version`: on the newest version as it is, or rebased
+    onto it when nothing the edit touches changed since (Conflict, a StaleRegistry, when something did).
 
     An edit that changes nothing (a person renamed to the name they have, a track moved to whom it
     counts for) is no edit: no version is written, and the registry comes back as it was (so
     undo still takes back the last real edit)."""
-    current = _current(storage, show, base_version)
-    updated, reason = apply_edit(current, edit)
-    if is_no_op(current, updated):
-        return current
-    return save_registry(storage, updated, current.version, by=by, reason=reason, change="edit")
+    for _ in range(ATTEMPTS):
+        current = load_registry(storage, show)
+        if base_version > current.version:
+            raise StaleRegistry(f"the people of {show} have no version {base_version} yet (now version "
+                                f"{current.version}); reload and make the change again")
+        if isinstance(edit, SplitTrack):
+            check_split(storage, current, edit)
+        if base_version != current.version:
+            check_rebase(storage, show, base_version, current, edit)
+        try:
+            updated, reason = apply_edit(current, edit)
+        except InvalidEdit as exc:
+            if base_version == current.version:
+                raise
+            raise Conflict(_stale(show, base_version, current, f"it no longer applies: {exc}")) from exc
+        if is_no_op(current, updated):
+            return current
+        try:
+            return save_registry(storage, updated, current.version, by=by, reason=reason, change="edit")
+        except StaleRegistry:
+            continue  # another write won the race: rebase onto it
+    raise StaleRegistry(f"the people of {show} kept changing during {ATTEMPTS} attempts to save the edit")
+
+
+def check_rebase(storage: Storage, show: str, base_version: int, current: PeopleRegistry,
+                 edit: Edit | SplitTrack) -> None:
+    """Conflict when what the edit touches on `base_version` (plus the people it names) was touched
+    by the versions since; InvalidEdit when the edit did not apply on `base_version` either."""
+    base = load_version(storage, show, base_version)
+    after, _ = apply_edit(base, edit)
+    clash = conflicts(changes(base, after) | _named(edit), changes(base, current))
+    if clash:
+        raise Conflict(_stale(show, base_version, current, _touched(clash, "changed since")))
 
 
 # What a write says about itself; the rest (identities, episodes, next id, any field added later) is
@@ -102,27 +162,48 @@ def is_no_op(before: PeopleRegistry, after: PeopleRegistry) -> bool:
 
 
 def undo_last(storage: Storage, show: str, base_version: int, by: str) -> PeopleRegistry:
-    """Take back the newest edit that is not undone yet, if nothing but edits came after it."""
-    current = _current(storage, show, base_version)
-    effective = current
-    while effective.change == "undo" and effective.undoes:  # after undoing X, the state is X-1's
-        effective = load_version(storage, show, effective.undoes - 1)
-    if effective.change != "edit":
-        last = "nothing yet" if effective.version == 0 else f"the pipeline's ({effective.reason})"
-        raise NothingToUndo(f"nothing to undo for {show}: the last change to its people was {last}")
-    before = load_version(storage, show, effective.version - 1)
-    restored = before.model_copy(update={"next_id": max(before.next_id, current.next_id)})  # ids never reused
-    return save_registry(storage, restored, current.version, by=by, reason=f"undo: {effective.reason}",
-                         change="undo", undoes=effective.version)
+    """Take back `by`'s own last edit that is not undone yet, whoever wrote since: what it touched
+    is put back as it was before it, on the newest version. Conflict when another write since
+    touched the same (a pipeline link of another episode, or of the same analysis run, does not);
+    NothingToUndo when `by` has no edit left to take back."""
+    for _ in range(ATTEMPTS):
+        current = load_registry(storage, show)
+        if base_version > current.version:
+            raise StaleRegistry(f"the people of {show} have no version {base_version} yet (now version "
+                                f"{current.version}); reload and undo again")
+        mine = own_last_edit(storage, show, current, by)
+        if mine is None:
+            raise NothingToUndo(f"nothing of {by}'s to undo in {show}: no edit of theirs that is not undone "
+                                f"in the last {UNDO_LOOKBACK} versions")
+        before, edited = load_version(storage, show, mine.version - 1), mine
+        touched = changes(before, edited)
+        clash = conflicts(touched, changes(edited, current))
+        if clash:
+            raise Conflict(f"cannot undo \"{mine.reason}\" (version {mine.version}): "
+                           f"{_touched(clash, 'changed after it')} (now version {current.version}, by "
+                           f"{current.updated_by or 'the pipeline'}: {current.reason}); reload and fix it by hand")
+        restored = revert(current, before, touched)
+        try:
+            return save_registry(storage, restored, current.version, by=by, reason=f"undo: {mine.reason}",
+                                 change="undo", undoes=mine.version)
+        except StaleRegistry:
+            continue
+    raise StaleRegistry(f"the people of {show} kept changing during {ATTEMPTS} attempts to undo")
 
 
-def _current(storage: Storage, show: str, base_version: int) -> PeopleRegistry:
-    current = load_registry(storage, show)
-    if current.version != base_version:
-        raise StaleRegistry(
-            f"the people of {show} changed since version {base_version} (now version {current.version}, by "
-            f"{current.updated_by or 'the pipeline'}: {current.reason}); reload and make the change again")
-    return current
+def own_last_edit(storage: Storage, show: str, current: PeopleRegistry, by: str) -> PeopleRegistry | None:
+    """The newest version written by `by`'s edit and not undone since (within UNDO_LOOKBACK versions)."""
+    undone: set[int] = set()
+    version = current
+    for _ in range(UNDO_LOOKBACK):
+        if version.version == 0:
+            return None
+        if version.change == "undo" and version.undoes:
+            undone.add(version.undoes)
+        elif version.change == "edit" and version.updated_by == by and version.version not in undone:
+            return version
+        version = load_version(storage, show, version.version - 1)
+    return None
 
 
 def _live(registry: PeopleRegistry, identity_id: int) -> Identity:
@@ -135,13 +216,90 @@ def _live(registry: PeopleRegistry, identity_id: int) -> Identity:
 
 
 def _person_of_track(registry: PeopleRegistry, ep_id: str, track: str):
+    """The episode person whose track part `track` is (or was cut from, for a piece)."""
     links = registry.episodes.get(ep_id)
     if links is None:
         raise InvalidEdit(f"{ep_id} is not an episode of {registry.show} with people")
+    part = part_of(track)
+    if track != part and int(track.rsplit("@", 1)[1]) not in links.track_cuts.get(part, ()):
+        raise InvalidEdit(f"{ep_id} has no piece {track}: track {part} was not cut there")
     for person in links.people:
-        if track in person.tracks:
+        if part in person.tracks:
             return person
     raise InvalidEdit(f"{ep_id} has no track {track}")
+
+
+def _split_track(updated: PeopleRegistry, edit: SplitTrack) -> tuple[PeopleRegistry, str]:
+    """Cut a track part (or a piece of it) at a frame: the piece from there on starts with the
+    edit of the piece it was cut from (whose it was, left out or not), then goes to `to`."""
+    person = _person_of_track(updated, edit.ep_id, edit.track)
+    links = updated.episodes[edit.ep_id]
+    part = part_of(edit.track)
+    cuts = links.track_cuts.get(part, [])
+    start = int(edit.track.rsplit("@", 1)[1]) if edit.track != part else -1
+    following = min((c for c in cuts if c > start), default=None)
+    if edit.frame in cuts or edit.frame <= start or (following is not None and edit.frame >= following):
+        raise InvalidEdit(f"frame {edit.frame} is not inside track {edit.track} of {edit.ep_id} "
+                          "(it starts the track or one of its pieces, or lies outside it)")
+    if edit.to is None:
+        target = Identity(id=updated.next_id)
+        updated.identities[target.id] = target
+        updated.next_id += 1
+    else:
+        target = _live(updated, edit.to)
+    links.track_cuts[part] = sorted([*cuts, edit.frame])
+    previous = links.track_edits.get(edit.track, TrackEdit())
+    piece = piece_key(part, edit.frame)
+    if target.id == updated.resolve(person.identity):
+        _set_track_edit(links.track_edits, piece, TrackEdit(excluded=previous.excluded))
+    else:
+        _set_track_edit(links.track_edits, piece, TrackEdit(identity=target.id, excluded=previous.excluded))
+    return updated, f"split track {edit.track} of {edit.ep_id} at frame {edit.frame}: from there {target.label}"
+
+
+def check_split(storage: Storage, registry: PeopleRegistry, edit: SplitTrack) -> None:
+    """InvalidEdit unless the cut leaves faces on both sides inside the track (its analysis run's
+    people and detections tables say where the track part is)."""
+    links = registry.episodes.get(edit.ep_id)
+    if links is None:
+        raise InvalidEdit(f"{edit.ep_id} is not an episode of {registry.show} with people")
+    part = part_of(edit.track)
+    layout = EpisodeLayout(parse_episode_id(edit.ep_id))
+    try:
+        people = table_from_parquet(storage.get_bytes(layout.table_key(links.run_id, "people")))
+        detections = table_from_parquet(storage.get_bytes(layout.table_key(links.run_id, "detections")))
+    except FileNotFoundError as exc:
+        raise InvalidEdit(f"the tables of {edit.ep_id}'s analysis run {links.run_id} are gone") from exc
+    row = next((r for r in people.select(["track_id", "part", "first_frame", "last_frame"]).to_pylist()
+                if f"{r['track_id']}.{r['part']}" == part), None)
+    if row is None:
+        raise InvalidEdit(f"{edit.ep_id} has no track {part}")
+    pieces = track_pieces(part, row["first_frame"], row["last_frame"], links.track_cuts.get(part))
+    piece = next((p for p in pieces if p[0] == edit.track), None)
+    if piece is None:
+        raise InvalidEdit(f"{edit.ep_id} has no piece {edit.track}")
+    tracks, frames = detections["track_id"].to_numpy(), detections["frame_index"].to_numpy()
+    mine = frames[(tracks == row["track_id"]) & (frames >= piece[1]) & (frames <= piece[2])]
+    if not ((mine < edit.frame).any() and (mine >= edit.frame).any()):
+        raise InvalidEdit(f"a cut at frame {edit.frame} leaves no face on one side of track {edit.track} of "
+                          f"{edit.ep_id} (its faces are in frames {piece[1]} to {piece[2]})")
+
+
+def _named(edit: Edit | SplitTrack) -> set[Subject]:
+    """The people an edit names besides what it changes (a merge's target, a move's destination)."""
+    ids = [getattr(edit, "identity", None), getattr(edit, "into", None), getattr(edit, "to", None),
+           *(getattr(edit, "identities", None) or [])]
+    return {("person", i) for i in ids if isinstance(i, int)}
+
+
+def _touched(clash: list[Subject], when: str) -> str:
+    shown = ", ".join(describe(s) for s in clash[:3]) + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
+    return f"{shown} {when}"
+
+
+def _stale(show: str, base_version: int, current: PeopleRegistry, why: str) -> str:
+    return (f"the people of {show} changed since version {base_version} (now version {current.version}, by "
+            f"{current.updated_by or 'the pipeline'}: {current.reason}): {why}; reload and make the change again")
 
 
 def _set_track_edit(edits: dict[str, TrackEdit], key: str, edit: TrackEdit) -> None:

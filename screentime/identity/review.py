@@ -13,6 +13,7 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -26,15 +27,18 @@ from screentime.contracts.people import PeopleRegistry, track_key
 from screentime.contracts.review import (
     CropRef,
     PeopleView,
+    PersonTracks,
     PersonView,
     ScreentimeRow,
     ScreentimeView,
     Target,
     TrackView,
 )
+from screentime.contracts.tables import CROPS_SCHEMA
 from screentime.identity.registry import load_registry
 from screentime.identity.screen_time import FrameSeconds
 from screentime.identity.show import REGISTRY_VERSION_METADATA, SHOW_SCREENTIME_SCHEMA
+from screentime.library.sources import VIDEO_EXTENSIONS, is_s3_uri
 from screentime.storage.base import Storage
 from screentime.storage.parquet import table_from_parquet
 
@@ -44,25 +48,38 @@ CACHED_RUNS = 512
 NamedFilter = Literal["all", "named", "unnamed"]
 
 
+@dataclass(frozen=True)
+class Moment:
+    """Where a crop is in its episode: the time, the face's box in the frame, whether the frame was saved."""
+
+    timestamp_s: float
+    box: tuple[int, int, int, int]
+    frame: bool
+
+
 @dataclass
 class TrackPart:
     seconds: float
     start_s: float
     end_s: float
     crops: list[tuple[float, int]] = field(default_factory=list)  # (score, frame_index), best first
+    moments: dict[int, Moment] = field(default_factory=dict)  # frame_index -> where that crop is
 
 
 @dataclass
 class EpisodeTracks:
     run_id: str
     parts: dict[str, TrackPart]
+    source: str | None = None  # the run's source video as its manifest names it (a path or an s3:// URI)
 
 
 def read_episode_tracks(storage: Storage, ep_id: str, run_id: str) -> EpisodeTracks:
     """Every track part of one analysis run: seconds on screen, span, its best crops."""
     layout = EpisodeLayout(parse_episode_id(ep_id))
     manifest = read_manifest(storage, layout.ep)
-    fps = manifest.analysis_fps if manifest is not None and manifest.run_id == run_id else 0.0
+    this_run = manifest is not None and manifest.run_id == run_id
+    fps = manifest.analysis_fps if this_run else 0.0
+    source = manifest.source.path if this_run else None
     try:
         people = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "people")))
         detections = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "detections")))
@@ -71,19 +88,21 @@ def read_episode_tracks(storage: Storage, ep_id: str, run_id: str) -> EpisodeTra
     try:
         crops = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "crops")))
     except FileNotFoundError:
-        crops = pa.table({"track_id": pa.array([], pa.int32()), "frame_index": pa.array([], pa.int32()),
-                          "score": pa.array([], pa.float32())})
+        crops = CROPS_SCHEMA.empty_table()
     det_tracks = detections["track_id"].to_numpy()
     det_frames = detections["frame_index"].to_numpy()
     det_times = detections["timestamp_s"].to_numpy()
     crop_tracks = crops["track_id"].to_numpy()
     crop_frames = crops["frame_index"].to_numpy()
     crop_scores = crops["score"].to_numpy()
+    crop_times = crops["timestamp_s"].to_numpy()
+    crop_boxes = np.stack([crops[c].to_numpy() for c in ("x1", "y1", "x2", "y2")], axis=1)
     try:
         frames = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "frames")))
     except FileNotFoundError:
         frames = None
     frame_seconds = FrameSeconds(frames, fps)
+    saved_frames = _saved_frames(frames)
     parts = {}
     for row in people.select(["track_id", "part", "first_frame", "last_frame"]).to_pylist():
         track, first, last = row["track_id"], row["first_frame"], row["last_frame"]
@@ -91,13 +110,35 @@ def read_episode_tracks(storage: Storage, ep_id: str, run_id: str) -> EpisodeTra
         times = det_times[hit]
         mine = np.flatnonzero((crop_tracks == track) & (crop_frames >= first) & (crop_frames <= last))
         best = sorted(((float(crop_scores[i]), int(crop_frames[i])) for i in mine), reverse=True)
+        shown = _spread(best, CROPS_PER_TRACK)
+        at = {int(crop_frames[i]): i for i in mine}
         parts[track_key(track, row["part"])] = TrackPart(
             seconds=round(frame_seconds.of(det_frames[hit]), 3),
             start_s=round(float(times.min()), 3) if times.size else 0.0,
             end_s=round(float(times.max()), 3) if times.size else 0.0,
-            crops=_spread(best, CROPS_PER_TRACK),
+            crops=shown,
+            moments={frame: Moment(round(float(crop_times[at[frame]]), 3),
+                                   tuple(int(v) for v in crop_boxes[at[frame]]), frame in saved_frames)
+                     for _, frame in shown},
         )
-    return EpisodeTracks(run_id, parts)
+    return EpisodeTracks(run_id, parts, source)
+
+
+def _saved_frames(frames: pa.Table | None) -> set[int]:
+    """The frame indexes whose whole frame was saved as a JPEG (the run's --save-frames)."""
+    if frames is None or "path" not in frames.column_names:
+        return set()
+    saved = frames.filter(pc.is_valid(frames["path"]))
+    return set(saved["frame_index"].to_pylist())
+
+
+def playable(source: str | None) -> str | None:
+    """How GET /episodes/{ep}/video serves a source: 'file' (a local video that exists), 's3', or None."""
+    if not source or Path(source.split("?")[0]).suffix.lower() not in VIDEO_EXTENSIONS:
+        return None
+    if is_s3_uri(source):
+        return "s3"
+    return "file" if Path(source).is_file() else None
 
 
 def _spread(best: list[tuple[float, int]], n: int) -> list[tuple[float, int]]:
@@ -154,36 +195,40 @@ class ReviewReader:
         return tracks
 
     def people(self, show: str, ep_id: str | None = None, query: str = "", named: NamedFilter = "all",
-               hidden: bool = False, offset: int = 0, limit: int = 50) -> PeopleView:
-        """One page of a show's (or one episode's) people, most seconds on screen first."""
-        registry = load_registry(self.storage, show)
-        if ep_id is not None and ep_id not in registry.episodes:
-            raise KeyError(f"{ep_id} has no people in {show}'s registry (yet)")
+               hidden: bool = False, offset: int = 0, limit: int = 50, reviewed: bool | None = None,
+               first: list[int] | None = None, tracks_shown: int = TRACKS_PER_PERSON) -> PeopleView:
+        """One page of a show's (or one episode's) people, most seconds on screen first (or the people
+        in `first` first, in its order: the most likely duplicated); `reviewed` keeps only the people
+        with (True) or without (False) a reviewer's mark. Each person comes with their first
+        `tracks_shown` track parts (`tracks` pages through the rest)."""
+        registry, episodes, people = self._everyone(show, ep_id)
         numbers = read_show_numbers(self.storage, show)
-        episodes = [ep_id] if ep_id else sorted(registry.episodes, key=_episode_order)
-        people = _people(registry, {ep: self.episode_tracks(ep, registry.episodes[ep].run_id) for ep in episodes})
         counted = _counted(numbers.rows, ep_id)
         current = numbers.version == registry.version  # then a person missing from the table has 0 s
-        views, faces = [], {}
+        views, faces, uncounted = [], {}, {}
         for identity_id, tracks in people.items():
-            tracks.sort(key=lambda t: (t.excluded is not None, -t.seconds))
             # their face: from a counted track, else (every track left out) from any, never none when one exists
             kept = [t for t in tracks if not t.excluded and t.crops] or [t for t in tracks if t.crops]
             faces[identity_id] = kept[0].crops[0] if kept else None
             who = registry.identities[identity_id]
-            if bool(who.hidden) != hidden:
+            if bool(who.hidden) != hidden or reviewed is not None and (who.reviewed is not None) != reviewed:
                 continue
             if named != "all" and (who.name is not None) != (named == "named"):
                 continue
             if query and unicodedata.normalize("NFC", query).casefold() not in who.label.casefold():
                 continue
             seconds, appearances = counted.get(identity_id, (0.0, 0) if current else (None, None))
+            if seconds is None:  # not counted yet: sorted by what its track parts add up to
+                uncounted[identity_id] = sum(t.seconds for t in tracks if not t.excluded)
             views.append(PersonView(
-                id=identity_id, name=who.name, label=who.label, hidden=who.hidden, seconds=seconds,
-                appearances=appearances, episodes=len({t.ep_id for t in tracks if not t.excluded}),
-                crop=faces[identity_id], tracks=tracks[:TRACKS_PER_PERSON], tracks_total=len(tracks),
+                id=identity_id, name=who.name, label=who.label, hidden=who.hidden, reviewed=who.reviewed,
+                seconds=seconds, appearances=appearances, episodes=len({t.ep_id for t in tracks if not t.excluded}),
+                crop=faces[identity_id], tracks=tracks[:tracks_shown], tracks_total=len(tracks),
                 tracks_counted=sum(1 for t in tracks if not t.excluded)))
-        views.sort(key=lambda p: (-(p.seconds if p.seconds is not None else _track_seconds(p)), p.id))
+        rank = {identity: at for at, identity in enumerate(first or [])}
+        views.sort(key=lambda p: (rank.get(p.id, len(rank)),
+                                  -(p.seconds if p.seconds is not None else uncounted[p.id]), p.id))
+        videos = {ep: how for ep, tracks in episodes.items() if (how := playable(tracks.source))}
         return PeopleView(
             show=show, ep_id=ep_id, version=registry.version, numbers_version=numbers.version,
             updated_at=registry.updated_at, updated_by=registry.updated_by, reason=registry.reason,
@@ -195,7 +240,33 @@ class ReviewReader:
                             crop=faces[i])
                      for i in sorted(people, key=lambda i: registry.identities[i].label.casefold())
                      if not registry.identities[i].hidden],
+            videos=videos,
         )
+
+    def tracks(self, show: str, identity: int, ep_id: str | None = None, offset: int = 0,
+               limit: int = TRACKS_PER_PERSON) -> PersonTracks:
+        """One page of one person's track parts, in the card's order (counted first, longest first).
+        KeyError when the show (or episode) has no such person."""
+        registry, _, people = self._everyone(show, ep_id)
+        who = registry.resolve(identity)
+        if who not in people:
+            raise KeyError(f"{show} has no person {identity}" + (f" in {ep_id}" if ep_id else ""))
+        tracks = people[who]
+        return PersonTracks(show=show, id=who, version=registry.version, total=len(tracks), offset=offset,
+                            limit=limit, tracks=tracks[offset:offset + limit])
+
+    def _everyone(self, show: str, ep_id: str | None
+                  ) -> tuple[PeopleRegistry, dict[str, EpisodeTracks], dict[int, list[TrackView]]]:
+        """The registry, each episode's track parts, and identity -> its track parts in the card's order."""
+        registry = load_registry(self.storage, show)
+        if ep_id is not None and ep_id not in registry.episodes:
+            raise KeyError(f"{ep_id} has no people in {show}'s registry (yet)")
+        names = [ep_id] if ep_id else sorted(registry.episodes, key=_episode_order)
+        episodes = {ep: self.episode_tracks(ep, registry.episodes[ep].run_id) for ep in names}
+        people = _people(registry, episodes)
+        for tracks in people.values():
+            tracks.sort(key=lambda t: (t.excluded is not None, -t.seconds))
+        return registry, episodes, people
 
     def screentime(self, show: str, season: int | None = None, ep_id: str | None = None) -> ScreentimeView:
         """The show's last screen-time table, for the whole show, one season or one episode."""
@@ -248,11 +319,18 @@ def _people(registry: PeopleRegistry, episodes: dict[str, EpisodeTracks]) -> dic
                 found.setdefault(owner, []).append(TrackView(
                     ep_id=ep_id, track=key, seconds=part.seconds if part else 0.0,
                     start_s=part.start_s if part else 0.0, end_s=part.end_s if part else 0.0,
-                    crops=[CropRef(ep_id=ep_id, run_id=tracks.run_id, track_id=track_id, frame_index=frame)
+                    crops=[_crop(ep_id, tracks.run_id, track_id, frame, part.moments.get(frame))
                            for _, frame in (part.crops if part else [])],
                     excluded=edit.excluded if edit is not None else None,
                     moved=edit is not None and edit.identity is not None))
     return found
+
+
+def _crop(ep_id: str, run_id: str, track_id: int, frame: int, moment: Moment | None) -> CropRef:
+    if moment is None:
+        return CropRef(ep_id=ep_id, run_id=run_id, track_id=track_id, frame_index=frame)
+    return CropRef(ep_id=ep_id, run_id=run_id, track_id=track_id, frame_index=frame,
+                   timestamp_s=moment.timestamp_s, box=moment.box, frame=moment.frame)
 
 
 def _counted(rows: list[dict], ep_id: str | None) -> dict[int, tuple[float, int]]:
@@ -262,10 +340,6 @@ def _counted(rows: list[dict], ep_id: str | None) -> dict[int, tuple[float, int]
             seconds, appearances = totals.get(row["identity_id"], (0.0, 0))
             totals[row["identity_id"]] = (round(seconds + row["seconds"], 3), appearances + row["appearances"])
     return totals
-
-
-def _track_seconds(person: PersonView) -> float:
-    return sum(t.seconds for t in person.tracks if not t.excluded)
 
 
 def _crop_of_uri(uri: str | None, ep_id: str) -> CropRef | None:

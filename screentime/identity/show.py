@@ -22,7 +22,15 @@ from scipy.optimize import linear_sum_assignment
 
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.layout import ShowLayout
-from screentime.contracts.people import EpisodeLinks, EpisodePerson, Identity, PeopleRegistry, track_key
+from screentime.contracts.people import (
+    EpisodeLinks,
+    EpisodePerson,
+    Identity,
+    PeopleRegistry,
+    part_of,
+    track_key,
+    track_pieces,
+)
 from screentime.identity.embedder import cosine_distance_matrix
 from screentime.identity.not_same import forbidden_links
 from screentime.identity.screen_time import FrameSeconds
@@ -101,9 +109,10 @@ def link_episode(registry: PeopleRegistry, ep_id: str, run_id: str, people: list
         linked.append(person.model_copy(update={"identity": identity}))
     kept = set().union(*(p.tracks for p in linked)) if linked else set()
     old = registry.episodes.get(ep_id)
-    edits = {key: edit for key, edit in (old.track_edits.items() if old else []) if key in kept}
+    edits = {key: edit for key, edit in (old.track_edits.items() if old else []) if part_of(key) in kept}
+    cuts = {key: list(frames) for key, frames in (old.track_cuts.items() if old else []) if key in kept}
     updated.episodes[ep_id] = EpisodeLinks(run_id=run_id, people_sha256=people_sha256, people=linked,
-                                           track_edits=edits)
+                                           track_edits=edits, track_cuts=cuts)
     return updated
 
 
@@ -127,7 +136,9 @@ def _carry_by_tracks(old: EpisodeLinks | None, run_id: str, people: list[Episode
 
 def episode_identity_rows(registry: PeopleRegistry, ep_id: str, tables: EpisodeTables) -> list[dict]:
     """One row per identity on screen in the episode after every edit: seconds are the union of
-    the analysed frames of all their track parts (each the time it stands for), as for an episode's people."""
+    the analysed frames of all their track parts (each the time it stands for), as for an episode's
+    people. A track part a reviewer cut counts as its pieces, each for whom it is (a frame at a
+    cut counts for the piece that starts there)."""
     links = registry.episodes[ep_id]
     frame_seconds = FrameSeconds(tables.frames, tables.analysis_fps)
     person_of = {p.person_id: p for p in links.people}
@@ -140,13 +151,15 @@ def episode_identity_rows(registry: PeopleRegistry, ep_id: str, tables: EpisodeT
         person = person_of.get(row["person_id"])
         if person is None:
             continue
-        identity = registry.track_identity(ep_id, person, track_key(row["track_id"], row["part"]))
-        if identity is None:
-            continue
-        hit = (det_tracks == row["track_id"]) & (det_frames >= row["first_frame"]) & (det_frames <= row["last_frame"])
-        frames.setdefault(identity, []).append(det_frames[hit])
-        parts[identity] = parts.get(identity, 0) + 1
-        spans.setdefault(identity, []).append((row["track_id"], row["first_frame"], row["last_frame"]))
+        part = track_key(row["track_id"], row["part"])
+        for key, first, last in track_pieces(part, row["first_frame"], row["last_frame"], links.track_cuts.get(part)):
+            identity = registry.track_identity(ep_id, person, key)
+            if identity is None:
+                continue
+            hit = (det_tracks == row["track_id"]) & (det_frames >= first) & (det_frames <= last)
+            frames.setdefault(identity, []).append(det_frames[hit])
+            parts[identity] = parts.get(identity, 0) + 1
+            spans.setdefault(identity, []).append((row["track_id"], first, last))
     best = _best_crops(tables.crops, spans)
     ep = parse_episode_id(ep_id)
     rows = []
