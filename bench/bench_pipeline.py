@@ -1,20 +1,23 @@
 """Benchmark: Screentime against the decode floor and the plain script a user would write.
 
 Prints a table and writes bench/RESULTS.md (the "Pipeline throughput" section). Everything runs
-in one go, on this machine, on two real 720p clips: a multi-face one (tests' group_shots.mp4:
-mosaics of 22 faces at 40-45 px, and close shots) and a single-face one (tests' cap13_edit2.mp4,
-400x300, looped to the wanted length, scaled to 720 lines and pillarboxed to 1280x720 H.264 with
-PyAV, as 4:3 footage airs in 16:9). For each, every frame and every 3rd frame:
+in one go, on this machine, on three real 720p clips, every frame:
 
-- decode-only: OpenCV reading every frame (the floor);
-- plain script: OpenCV read -> retinaface.detect_faces (the package's own per-image API, full
-  frame) -> BYTETracker -> a JPEG crop per track per frame; no batching, no overlap;
-- Screentime at the defaults and at det_size 0 (full size: the reference for faces kept): the
-  real Dagster job, materialised with execute_in_process;
-- Screentime CLI (single-face clip): `screentime run` end to end (start-up and bookkeeping included);
-- peak RSS of `screentime run` on a 1-minute and a 10-minute version of the single-face clip.
+- the multi-face pan: a 1280x720 pan and zoom over a wall of group photos, ~29 faces of 20-45 px
+  a frame (bench/make_pan_clip.py; the held-out kind of clip of issue 23);
+- a close-up: tests' cap13_edit2.mp4 (400x300, one talking head), looped to the wanted length,
+  scaled to 720 lines and pillarboxed to 1280x720 H.264 with PyAV, as 4:3 footage airs in 16:9;
+- tests' group_shots.mp4: mosaics of 22 faces at 40-45 px, and close shots.
 
-Usage: `make bench` or `.venv/bin/python bench/bench_pipeline.py` (about 10 minutes on 2 cores).
+For each: decode-only (OpenCV reading every frame: the floor); the plain script (OpenCV read ->
+retinaface.detect_faces, the package's own per-image API, full frame -> BYTETracker -> a JPEG crop
+per track per frame; no batching, no overlap); Screentime at the defaults, with
+`full_detect_every 8` (regions between full passes in shots of small faces) and at det_size 0
+(full size on every frame: the reference for faces kept), the real Dagster job materialised with
+execute_in_process. `--rss` adds the peak RSS of `screentime run` on a 1-minute and a 10-minute
+close-up.
+
+Usage: `make bench` or `.venv/bin/python bench/bench_pipeline.py` (about 8 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
 OUT = REPO / "bench" / "out"
 DEFAULT_SOURCE = REPO / "tests" / "media" / "cap13_edit2.mp4"
 MULTI_FACE = REPO / "tests" / "media" / "group_shots.mp4"
+REGIONS_EVERY = 8  # the "detect less, track more" row: a full pass every 8 frames in shots of small faces
 
 
 def make_clip(source: Path, seconds: int) -> Path:
@@ -128,8 +133,8 @@ def plain_script(path: Path, step: int, out_dir: Path) -> dict:
     return {"frames": index, "analysed": analysed, "seconds": seconds, "boxes": boxes_per_frame}
 
 
-def screentime_in_process(path: Path, fps: float, data_dir: Path, det_size: int) -> dict:
-    """The real job, in this process; det_size -1 = the default options."""
+def screentime_in_process(path: Path, fps: float, data_dir: Path, det_size: int, **options) -> dict:
+    """The real job, in this process; det_size -1 = the default options (and `options` on top)."""
     import dagster as dg
     import pyarrow.parquet as pq
 
@@ -145,7 +150,7 @@ def screentime_in_process(path: Path, fps: float, data_dir: Path, det_size: int)
         job = defs.resolve_job_def("episode_job")
         start = time.perf_counter()
         result = job.execute_in_process(
-            run_config=episode_run_config(RunOptions(fps=fps, save_crops=True, **(
+            run_config=episode_run_config(RunOptions(fps=fps, save_crops=True, **options, **(
                 {"det_size": det_size} if det_size >= 0 else {})), str(path)),
             instance=instance, partition_key=ep)
         seconds = time.perf_counter() - start
@@ -154,7 +159,8 @@ def screentime_in_process(path: Path, fps: float, data_dir: Path, det_size: int)
     return {"frames": manifest["source"]["frame_count"], "analysed": manifest["counts"]["frames_analyzed"],
             "seconds": seconds, "analysis_seconds": manifest["timings"]["seconds"],
             "frames_fine": manifest["counts"]["frames_fine"],
-            "boxes": boxes_by_frame(dets)}
+            "frames_regions": manifest["counts"].get("frames_regions", 0),
+            "tracks": manifest["counts"]["tracks"], "boxes": boxes_by_frame(dets)}
 
 
 def screentime_cli(path: Path, fps: float, workdir: Path, det_size: int) -> dict:
@@ -211,81 +217,76 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
-def compare(clip: Path, step: int, tmp: Path, cli: bool) -> tuple[dict, list[tuple]]:
-    """Decode-only, then per sampling (every frame, every `step`th): the plain script, Screentime at
-    the defaults and at full size (the reference for faces kept), and optionally the CLI."""
+def compare(clip: Path, tmp: Path) -> tuple[dict, list[tuple]]:
+    """Decode-only, the plain script, Screentime at the defaults, with regions between full passes
+    and at full size (the reference for faces kept), every frame."""
     floor = decode_only(clip)
-    src_fps = cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FPS)
-    rows = [("decode-only (OpenCV)", "every frame", floor, None, None)]
-    for label, fps, plain_step in (("every frame", 0.0, 1), (f"every {step}rd" if step == 3 else f"every {step}th", src_fps / step, step)):
-        full = screentime_in_process(clip, fps, tmp / f"full{plain_step}", det_size=0)
-        plain = plain_script(clip, plain_step, tmp / f"plain{plain_step}")
-        ours = screentime_in_process(clip, fps, tmp / f"ours{plain_step}", det_size=-1)
-        rows += [("plain script (full frame)", label, plain, matched_fraction(full["boxes"], plain["boxes"]), None),
-                 ("Screentime, defaults", label, ours, matched_fraction(full["boxes"], ours["boxes"]), plain),
-                 ("Screentime, det_size 0 (full size)", label, full, 1.0, plain)]
-        if cli:
-            rows.append(("Screentime CLI, defaults", label, screentime_cli(clip, fps, tmp / f"cli{plain_step}", -1),
-                         None, plain))
-    return floor, rows
+    full = screentime_in_process(clip, 0.0, tmp / "full", det_size=0)
+    plain = plain_script(clip, 1, tmp / "plain")
+    ours = screentime_in_process(clip, 0.0, tmp / "ours", det_size=-1)
+    regions = screentime_in_process(clip, 0.0, tmp / "regions", det_size=-1, full_detect_every=REGIONS_EVERY)
+    return floor, [("decode-only (OpenCV)", floor, None, None),
+                   ("plain script (full frame)", plain, matched_fraction(full["boxes"], plain["boxes"]), None),
+                   ("Screentime, defaults", ours, matched_fraction(full["boxes"], ours["boxes"]), plain),
+                   (f"Screentime, full_detect_every {REGIONS_EVERY}", regions,
+                    matched_fraction(full["boxes"], regions["boxes"]), plain),
+                   ("Screentime, det_size 0 (full size)", full, 1.0, plain)]
 
 
 def table(clip: Path, floor: dict, rows: list[tuple]) -> list[str]:
     """Screentime's frames/s are its analysis (decode, detect, track, crops: the plain script's work);
-    the whole job (people grouping, tables, manifest; the CLI's start-up) is its own column."""
-    def seconds(r):
-        return r.get("analysis_seconds", r["seconds"])
-
-    def fps_of(r):  # source frames processed per second (the clip's frames / analysis time)
-        return r["frames"] / seconds(r)
+    the whole job (people grouping, tables, manifest) is its own column."""
+    def fps_of(r):  # source frames processed per second
+        return r["frames"] / r.get("analysis_seconds", r["seconds"])
 
     cap = cv2.VideoCapture(str(clip))
-    lines = [f"**{clip.name}** ({int(cap.get(3))}x{int(cap.get(4))}, {cap.get(5):g} fps, {floor['frames']} frames)", "",
-             "| pipeline | analysed | faces | full size's faces kept | analysed frames/s | source frames/s "
-             "| vs decode-only | vs plain script | frames above det_size | whole job, s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, label, r, kept, plain in rows:
+    lines = [f"**{clip.name}** ({int(cap.get(3))}x{int(cap.get(4))}, {cap.get(5):g} fps, {floor['frames']} frames, "
+             "every frame analysed)", "",
+             "| pipeline | faces | full size's faces kept | tracks | frames/s | vs decode-only | vs plain script "
+             "| frames in full above det_size / on regions | whole job, s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r, kept, plain in rows:
         faces = sum(len(b) for b in r["boxes"].values()) if "boxes" in r else ""
-        fine = f"{r['frames_fine']}" if "frames_fine" in r else ""
+        how = f"{r['frames_fine']} / {r['frames_regions']}" if "frames_fine" in r else ""
         job = f"{r['seconds']:.1f}" if "analysis_seconds" in r else ""
         lines.append(
-            f"| {name} | {label} ({r['analysed']}) | {faces} | {'' if kept is None else f'{kept:.1%}'} "
-            f"| {r['analysed'] / seconds(r):.0f} | {fps_of(r):.0f} | {fps_of(r) / fps_of(floor):.2f}x "
-            f"| {'' if plain is None else f'{fps_of(r) / fps_of(plain):.2f}x'} | {fine} | {job} |")
+            f"| {name} | {faces} | {'' if kept is None else f'{kept:.1%}'} | {r.get('tracks', '')} "
+            f"| {fps_of(r):.1f} | {fps_of(r) / fps_of(floor):.2f}x "
+            f"| {'' if plain is None else f'{fps_of(r) / fps_of(plain):.2f}x'} | {how} | {job} |")
     return lines
 
 
 def main() -> int:
+    from make_pan_clip import pan_clip
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="the single-face clip to loop")
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="the close-up clip to loop")
     parser.add_argument("--multi-face", type=Path, default=MULTI_FACE, help="a 720p multi-face clip, used as is")
-    parser.add_argument("--seconds", type=int, default=60, help="length of the single-face clip")
-    parser.add_argument("--long-seconds", type=int, default=600, help="length of the clip for the RSS check")
-    parser.add_argument("--step", type=int, default=3, help="the sampled runs analyse every STEP-th frame")
+    parser.add_argument("--seconds", type=int, default=20, help="length of the close-up clip")
+    parser.add_argument("--pan-seconds", type=float, default=10.0, help="length of the multi-face pan")
+    parser.add_argument("--rss", action="store_true", help="also the peak RSS of `screentime run`, 1 and 10 minutes")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
 
-    single = make_clip(args.source, args.seconds)
-    lines = [f"Machine: {machine()}. Screentime runs are the real Dagster job in-process (crops saved, "
-             "as the plain script does); \"faces kept\" counts the full-size run's boxes found again "
-             "(IoU >= 0.5, same frame); \"frames above det_size\" are those the small-face rule detected "
-             "at a larger input (640 or full size). The CLI's analysis includes loading the model in a "
-             "fresh process (about 2 s), which the in-process rows have already done.", ""]
+    clips = (pan_clip(args.pan_seconds), make_clip(args.source, args.seconds), args.multi_face)
+    lines = [f"Machine: {machine()}. Screentime runs are the real Dagster job in-process at the defaults "
+             "(crops saved, as the plain script does), every frame; \"faces kept\" counts the full-size run's "
+             "boxes found again (IoU >= 0.5, same frame); \"frames in full above det_size\" are those the "
+             "small-face rule detected whole at a larger input, \"on regions\" those detected only around the "
+             "tracked faces between full passes (`full_detect_every`).", ""]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for clip, cli in ((args.multi_face, False), (single, True)):
-            floor, rows = compare(clip, args.step, tmp / clip.stem, cli)
+        for clip in clips:
+            floor, rows = compare(clip, tmp / clip.stem)
             lines += table(clip, floor, rows) + [""]
             print("\n".join(lines), flush=True)
-        src_fps = cv2.VideoCapture(str(single)).get(cv2.CAP_PROP_FPS)
-        long_clip = make_clip(args.source, args.long_seconds)
-        rss_short = screentime_cli(single, src_fps / args.step, tmp / "rss1", -1)
-        rss_long = screentime_cli(long_clip, src_fps / args.step, tmp / "rss10", -1)
-    lines += [
-        f"Peak RSS of `screentime run` every {'3rd' if args.step == 3 else f'{args.step}th'} frame: {args.seconds} s clip {rss_short['maxrss_mb']:.0f} MB, "
-        f"{args.long_seconds} s clip {rss_long['maxrss_mb']:.0f} MB "
-        f"(ratio {rss_long['maxrss_mb'] / rss_short['maxrss_mb']:.2f})",
-    ]
+        if args.rss:
+            single = make_clip(args.source, 60)
+            long_clip = make_clip(args.source, 600)
+            rss_short = screentime_cli(single, 0.0, tmp / "rss1", -1)
+            rss_long = screentime_cli(long_clip, 0.0, tmp / "rss10", -1)
+            lines.append(f"Peak RSS of `screentime run`: 60 s clip {rss_short['maxrss_mb']:.0f} MB, 600 s clip "
+                         f"{rss_long['maxrss_mb']:.0f} MB (ratio {rss_long['maxrss_mb'] / rss_short['maxrss_mb']:.2f})")
     report = "\n".join(lines)
     print(report)
     if not args.no_write:

@@ -32,8 +32,10 @@ class Counts(BaseModel):
     timestamp_repairs: int = Field(0, description="times the stream's presentation times went backwards (joined "
                                    "recordings, a timestamp reset) and were continued from the previous frame")
     export_failures: int = Field(0, description="JPEG writes that failed (warnings, not errors)")
-    frames_fine: int = Field(0, description="frames detected at a larger input than det_size because their "
-                             "shot had faces under small_face_px, or to look for such faces (a shot's first frame)")
+    frames_fine: int = Field(0, description="frames detected in full at a larger input than det_size because their "
+                             "shot had faces under small_face_px, or to look for them (a shot's first frame)")
+    frames_regions: int = Field(0, description="frames detected only on regions around the tracked faces, between "
+                                "full passes (full_detect_every); the others were detected in full")
 
 
 class Timings(BaseModel):

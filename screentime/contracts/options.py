@@ -47,6 +47,13 @@ class RunOptions(BaseModel):
         "input (det_size doubled, up to full size or 1920 px), so wide shots keep their faces; "
         "0 = always det_size.",
     )
+    full_detect_every: int = Field(
+        default=1, ge=1, le=1000,
+        description="In shots detected above det_size (small faces), detect the whole frame only every this many "
+        "analysed frames (and at every cut); the frames between are detected on small regions around the faces "
+        "the tracker expects, and a face entering the shot is found within this many frames. 1 = every frame "
+        "in full (the default: regions lost faces on fast pans, see docs/performance.md).",
+    )
     min_score: float = Field(default=0.5, gt=0.0, lt=1.0, description="Minimum face score kept.")
     batch_size: int = Field(
         default=0, ge=0, le=256,

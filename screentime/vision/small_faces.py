@@ -33,11 +33,13 @@ runs a batch through it (cut at shot starts, so a probe's answer applies to the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from screentime.vision.boxes import FaceBoxes
+from screentime.vision.regions import RegionSchedule, detect_regions, plan_regions
 from screentime.vision.video import SampledFrame, detector_input_size, detector_scale, resize_for_detector
 
 # The finest input's longest side never exceeds this: full size for HD, a 1920 px input for 4K and
@@ -104,7 +106,8 @@ class SmallFacePolicy:
 
     def observe(self, face_sizes_px: np.ndarray, rung_used: int) -> None:
         """Report one frame's faces (their sizes in source pixels, see `face_sizes`), in frame order,
-        with the rung it was detected at."""
+        with the rung it was detected at; -1 for a partial view (regions around known faces), which
+        may make the shot climb but never come down."""
         if not self.enabled:
             return
         sizes = np.asarray(face_sizes_px, dtype=np.float32)
@@ -139,39 +142,64 @@ class DetectorInputs:
     def largest(self) -> tuple[int, int]:
         return self.sizes[-1]
 
-    def detect(self, detector, frames: list[SampledFrame], rung: int, min_score: float) -> list[FaceBoxes]:
+    def image(self, frame: SampledFrame, rung: int) -> np.ndarray:
+        """The frame at the rung's input."""
         if rung == 0:
-            return detector.detect([f.det_image for f in frames], self.scales[0], min_score)
-        size, scale = self.sizes[rung], self.scales[rung]
-        return detector.detect([resize_for_detector(f.image, size, scale) for f in frames], scale, min_score)
+            return frame.det_image
+        return resize_for_detector(frame.image, self.sizes[rung], self.scales[rung])
+
+    def detect(self, detector, frames: list[SampledFrame], rung: int, min_score: float) -> list[FaceBoxes]:
+        return detector.detect([self.image(f, rung) for f in frames], self.scales[rung], min_score)
+
+
+COARSE, FINE, REGIONS = "coarse", "fine", "regions"  # how a frame was detected (see detect_frames)
 
 
 def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool], policy: SmallFacePolicy,
-                  inputs: DetectorInputs, min_score: float) -> tuple[list[FaceBoxes], int]:
-    """Detect a batch in frame order, each frame at the input the policy chooses; returns the
-    results and how many frames were detected at a larger input than det_size.
+                  inputs: DetectorInputs, min_score: float, schedule: RegionSchedule | None = None,
+                  predicted: Callable[[], np.ndarray] | None = None) -> Iterator[tuple[FaceBoxes, str]]:
+    """Detect a batch in frame order, each frame at the input the policy chooses; yields each frame's
+    faces and how it was detected: COARSE (the whole frame at det_size), FINE (the whole frame at
+    a larger input) or REGIONS (only around the faces `predicted()` expects, screentime.vision.regions).
 
     The batch is cut at shot starts: a shot's first frame is detected alone at the finest input (the
-    probe), the rest of the shot's frames in the batch at whatever the probe decided."""
-    results: list[FaceBoxes] = []
-    fine_count = 0
+    probe), the rest of the shot's frames in the batch at whatever the probe decided. With a
+    `schedule` and `predicted`, frames of a shot above det_size between its full passes are
+    detected on regions; `predicted` is asked just before such a frame, so the caller tracks each
+    yielded frame before asking for the next."""
+    schedule = schedule or RegionSchedule(every=1)
     i, count = 0, len(frames)
     while i < count:
         j = next((k for k in range(i + 1, count) if starts_shot[k]), count)  # this segment: i..j-1
         if starts_shot[i] and policy.start_shot():
             probe = inputs.detect(detector, frames[i:i + 1], policy.finest, min_score)[0]
             policy.observe(face_sizes(probe), rung_used=policy.finest)
-            results.append(probe)
-            fine_count += 1
+            schedule.full_pass(policy.finest)
+            yield probe, FINE
             i += 1
-        if i < j:
+        elif starts_shot[i]:
+            schedule.start_shot()  # no probe: the shot's first frame is a full pass all the same
+        while i < j:
             rung = policy.rung
-            for faces in inputs.detect(detector, frames[i:j], rung, min_score):
+            regions = predicted is not None and schedule.enabled
+            if regions and schedule.regions_due(rung):
+                size, scale = inputs.sizes[rung], inputs.scales[rung]
+                expected = predicted()
+                plan = plan_regions(expected, scale, size)
+                if schedule.regions_cheaper(plan, size[0] * size[1]):
+                    faces = detect_regions(detector, inputs.image(frames[i], rung), plan, scale, min_score, expected)
+                    policy.observe(face_sizes(faces), rung_used=-1)  # a partial view: may climb, never come down
+                    schedule.regions_pass(len(faces), plan.faces)
+                    yield faces, REGIONS
+                    i += 1
+                    continue
+            # In full: the rest of the segment at once, or one frame when regions follow it.
+            end = i + 1 if regions and rung > 0 else j
+            for faces in inputs.detect(detector, frames[i:end], rung, min_score):
                 policy.observe(face_sizes(faces), rung_used=rung)
-                results.append(faces)
-            fine_count += (j - i) if rung else 0
-        i = j
-    return results, fine_count
+                schedule.full_pass(rung)
+                yield faces, FINE if rung else COARSE
+            i = end
 
 
 def face_sizes(faces: FaceBoxes) -> np.ndarray:
