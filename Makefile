@@ -8,7 +8,7 @@ export SCREENTIME_DATA_DIR ?= $(CURDIR)/data
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.yolo_config
 UI_PORT ?= 3000
 
-.PHONY: install home demo test test-all lint ui validate bench bench-memory bench-sse bench-api s3 clean
+.PHONY: install home demo test test-slow test-all lint ui validate bench bench-memory bench-sse bench-api s3 clean
 
 install: $(VENV)/.installed
 
@@ -31,11 +31,18 @@ home: install
 demo: install
 	$(BIN)/screentime demo
 
+# Tests run in parallel, one test file per worker (pytest-xdist --dist loadfile: a file's
+# module-scoped servers stay in one process), as many workers as cores, at most 4.
+PYTEST := $(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest -m "not slow" -q --durations=20
+	$(PYTEST) -m "not slow" --durations=20
+
+test-slow: install
+	$(PYTEST) -m slow --durations=20
 
 test-all: install
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 # ruff, then the import contracts of pyproject.toml (import-linter); see docs/architecture.md.
 lint: install

@@ -28,6 +28,10 @@ from screentime.storage import LocalStorage
 from tests.browser import Browser, chromium_path
 from tests.live_servers import read_events, start_api, start_dagster_dev, wait_for
 
+# The whole stack (dagster dev's webserver and daemon, the API, Chromium) with every step in its
+# own process: minutes on 2 cores, so `make test-slow` (run by CI) rather than `make test`.
+pytestmark = pytest.mark.slow
+
 TERMINAL_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
@@ -200,7 +204,7 @@ def test_crashed_step_process_ends_with_an_error_record_from_the_failure_sensor(
 
 # Skipped only off CI: there `.ci/run` installs chromium, and a missing browser must fail.
 @pytest.mark.skipif(chromium_path() is None and not os.environ.get("CI"), reason="chromium is not installed")
-@pytest.mark.parametrize("transport", ["sse", pytest.param("poll", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("transport", ["sse", "poll"])
 def test_live_page_launches_a_run_shows_the_bar_moving_and_the_final_counts(stack, cap13, tmp_path, transport):
     ep_id = {"sse": "cap-s03e01", "poll": "cap-s03e02"}[transport]
     browser = Browser(tmp_path / "chromium-profile")
