@@ -26,7 +26,8 @@ def test_materialises_every_asset_and_a_complete_manifest(data_dir, instance, ca
     assert m["counts"]["frames_analyzed"] == 120 and m["counts"]["detections"] == 120
     assert m["counts"]["tracks"] == 1 and m["counts"]["frames_saved"] == 120 and m["counts"]["crops_saved"] == 4
     assert m["source"]["width"] == 176 and m["source"]["frame_count"] == 120
-    assert m["device"] == "cpu" and m["detector"]["name"] == "retinaface-mobilenet0.25"
+    assert m["device"] == "cpu" and m["decoder"] == "pyav on cpu"  # the CPU default decoder, recorded
+    assert m["detector"]["name"] == "retinaface-mobilenet0.25"
     assert m["tracker"]["name"] == "bytetrack" and m["timings"]["fps"] > 0
     assert set(m["artifacts"]) == {"frames", "crops", "manifests"}
     assert m["options"]["save_frames"] is True and "created_at" in m

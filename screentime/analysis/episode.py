@@ -24,6 +24,7 @@ from screentime.contracts.layout import EpisodeLayout
 from screentime.contracts.manifest import Counts, Timings
 from screentime.contracts.options import RunOptions
 from screentime.contracts.progress import ProgressRecord
+from screentime.contracts.settings import load_settings
 from screentime.contracts.tables import CROPS_SCHEMA, DETECTIONS_SCHEMA, FRAMES_SCHEMA, TRACKS_SCHEMA
 from screentime.progress.clock import ProgressClock
 from screentime.storage import Storage
@@ -53,6 +54,7 @@ class EpisodeAnalysis:
     source: VideoInfo
     options: RunOptions
     device: str
+    decoder: str  # the decoder and where it decoded (DecoderChoice.label), e.g. "pyav on cpu"
     detector: DetectorInfo
     tracker: dict
     analysis_fps: float
@@ -196,7 +198,7 @@ def analyze_episode(
         on_warning(plan.warning)
     batch_size = plan.batch_size
     reader = FrameReader(source, options.fps, options.det_size, queue_size=plan.queue_frames, device=device,
-                         on_warning=on_warning)  # decodes where the detector runs (NVDEC on CUDA)
+                         decoder=load_settings().decoder, on_warning=on_warning)  # NVDEC on CUDA
     tracker = FaceTracker(analysis_fps)
     shots = CutDetector()
     sampler = FaceSampler()
@@ -272,7 +274,8 @@ def analyze_episode(
             pc.if_else(frame_failed, pa.scalar(None, pa.string()), frames_table["path"]))
         crops_table = crops_table.filter(pc.invert(pc.is_in(crops_table["path"], value_set=failed)))
     return EpisodeAnalysis(
-        ep=ep, run_id=run_id, source=decoded, options=options, device=device, detector=detector.info,
+        ep=ep, run_id=run_id, source=decoded, options=options, device=device, decoder=reader.decoder.label,
+        detector=detector.info,
         tracker=tracker.info, analysis_fps=analysis_fps, frames=frames_table,
         detections=dets.table(DETECTIONS_SCHEMA), tracks=_tracks_table(tracker), crops=crops_table,
         shots=shots_table(shots.shots(source.fps, decoded.frame_count, end_s=decoded.duration_s)),

@@ -27,6 +27,7 @@ def manifest_for(analysis: EpisodeAnalysis) -> Manifest:
         options=analysis.options,
         analysis_fps=round(analysis.analysis_fps, 6),
         device=analysis.device,
+        decoder=analysis.decoder,
         detector=ModelInfo(**analysis.detector.as_dict()),
         tracker=analysis.tracker,
         counts=analysis.counts,

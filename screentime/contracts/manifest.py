@@ -72,6 +72,8 @@ class Manifest(BaseModel):
     options: RunOptions
     analysis_fps: float = Field(description="the rate frames were analysed at")
     device: str
+    decoder: str = Field("", description="the decoder and where it decoded, e.g. 'pyav on cpu', "
+                         "'torchcodec on cuda:0' (empty in manifests from before it was recorded)")
     detector: ModelInfo
     tracker: dict[str, Any]
     counts: Counts

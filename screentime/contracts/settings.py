@@ -102,6 +102,10 @@ class Settings(BaseSettings):
                             description="A local copy of carphone_pristine.mp4 for the demo, instead of fetching it")
 
     # --- resources ------------------------------------------------------------------------------
+    decoder: Literal["auto", "pyav", "opencv", "torchcodec"] = env(
+        "SCREENTIME_DECODER", default="auto", must="auto, pyav, opencv or torchcodec",
+        description="Which decoder reads videos: auto is PyAV on the CPU and torchcodec (NVDEC) on CUDA; "
+        "name one to pin it, e.g. pyav if NVDEC misbehaves (docs/gpu.md)")
     frame_memory_mb: int = env("SCREENTIME_FRAME_MEMORY_MB", default=2048, ge=256,
                                must="a whole number of megabytes (256 or more)",
                                description="Memory for frames in flight: the detector's batch, the decode queue, "
