@@ -1,5 +1,6 @@
 """What routes depend on, as `Annotated` types: the settings, the progress hub and store, the
-Dagster client, the people reader, the bearer token, and event-stream slots. Everything lives on
+Dagster client, the people reader and its "same person?" suggestions, the bearer token, and
+event-stream slots. Everything lives on
 `app.state`, set up once by `create_app`."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
 from screentime.identity.review import ReviewReader
+from screentime.identity.suggestions import SuggestionReader
 from screentime.progress.store import ProgressStore
 from screentime.progress_api.dagster_client import DagsterClient
 from screentime.progress_api.hub import ProgressHub
@@ -42,11 +44,22 @@ def get_reader(request: Request) -> ReviewReader:
     return request.app.state.review
 
 
+def get_suggestions(request: Request) -> SuggestionReader:
+    """The app's one SuggestionReader (it caches each analysis run's neighbours), made on first use
+    over the people reader's storage."""
+    storage = request.app.state.review.storage
+    found = getattr(request.app.state, "suggestions", None)
+    if found is None or found.storage is not storage:
+        found = request.app.state.suggestions = SuggestionReader(storage)
+    return found
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 HubDep = Annotated[ProgressHub, Depends(get_hub)]
 StoreDep = Annotated[ProgressStore, Depends(get_store)]
 DagsterDep = Annotated[DagsterClient, Depends(get_dagster)]
 ReaderDep = Annotated[ReviewReader, Depends(get_reader)]
+SuggestionsDep = Annotated[SuggestionReader, Depends(get_suggestions)]
 StreamSlot = Annotated[None, Depends(stream_slot)]
 StreamSlotIfAsked = Annotated[None, Depends(stream_slot_if_asked)]
 

@@ -77,11 +77,19 @@ def test_docs_describe_every_route_with_its_models(api):
                                   "/shows/{show}/people", "/shows/{show}/people/edits", "/shows/{show}/people/undo",
                                   "/shows/{show}/screentime", "/shows/{show}/screentime.csv",
                                   "/shows/{show}/screentime.parquet",
-                                  "/crops/{ep_id}/{run_id}/{track_id}/{frame_index}.jpg"}
+                                  "/crops/{ep_id}/{run_id}/{track_id}/{frame_index}.jpg",
+                                  # the review flow (docs/people.md): tracks and crops in pages, the
+                                  # larger view's frame and video, live versions, suggestions
+                                  "/shows/{show}/people/{identity}/tracks",
+                                  "/shows/{show}/episodes/{ep_id}/tracks/{track}/crops",
+                                  "/frames/{ep_id}/{run_id}/{frame_index}.jpg", "/episodes/{ep_id}/video",
+                                  "/shows/{show}/events", "/shows/{show}/suggestions", "/shows/{show}/matches",
+                                  "/shows/{show}/suggestions/not-same", "/suggestions"}
     assert {"ProgressRecord", "EpisodeList", "LaunchRequest", "LaunchResponse", "PeopleView", "EditRequest",
             "EditResponse", "ScreentimeView"} <= set(spec["components"]["schemas"])
     edit = spec["components"]["schemas"]["EditRequest"]["properties"]["edit"]
-    assert set(edit["discriminator"]["mapping"]) == {"rename", "merge", "move", "exclude_track", "hide"}
+    assert set(edit["discriminator"]["mapping"]) == {"rename", "merge", "move", "exclude_track", "hide", "reviewed",
+                                                     "split_track"}
     launch = spec["components"]["schemas"]["LaunchRequest"]["properties"]
     assert {"ep_id", "video", "fps", "save_frames", "save_crops", "jpeg_quality", "device"} <= set(launch)
     assert "text/event-stream" in spec["paths"]["/episodes/{ep_id}/events"]["get"]["responses"]["200"]["content"]

@@ -273,7 +273,11 @@ def test_review_page_names_merges_splits_and_the_screentime_page_shows_dagsters_
     shots = Path(os.environ.get("SCREENSHOT_DIR", os.environ.get("SCREENTIME_SCREENSHOT_DIR", tmp_path)))
     browser, second = Browser(tmp_path / "tab-1"), Browser(tmp_path / "tab-2")
     try:
-        second.open(f"{stack['api'].url}/review?show={show}&ep={ep_id}")  # a second reviewer, opened first
+        # A second reviewer, opened first, whose page gets no live updates (a proxy that drops event
+        # streams): it stays on the version it loaded, so its edit of a person changed since conflicts.
+        second.send("Network.enable")
+        second.send("Network.setBlockedURLs", urls=["*/events*"])
+        second.open(f"{stack['api'].url}/review?show={show}&ep={ep_id}")
         second.wait_for("document.querySelectorAll('.person').length > 0", 30)
         browser.open(stack["api"].url + "/")
         link = browser.wait_for(f"""(() => {{ const a = document.querySelector(
@@ -312,6 +316,7 @@ def test_review_page_names_merges_splits_and_the_screentime_page_shows_dagsters_
             card.querySelector('.name').value = 'Cy'; card.querySelector('.rename button').click(); return 1; }})()""")
         refused = second.wait_for("!document.getElementById('problem').hidden && "
                                   "document.querySelector('#problem span').textContent", 30)
+        assert second.evaluate("document.body.dataset.version") == str(version)  # it was still stale
         assert f"changed since version {version}" in refused and "reload and make the change again" in refused
 
         # The edits' Dagster runs (people_edits sensor) recount; the page notices when the last is done.

@@ -33,7 +33,7 @@ from tests.dagster_helpers import local_defs, run_episode_job
 from tests.live_servers import start_api
 
 SHOW, EP = "group", "group-s01e01"
-KEY_CODES = {"Escape": 27, "Enter": 13, "ArrowDown": 40, "ArrowUp": 38, "Tab": 9}
+KEY_CODES = {"Escape": 27, "Enter": 13, "ArrowDown": 40, "ArrowUp": 38, "ArrowRight": 39, "ArrowLeft": 37, "Tab": 9}
 PUNCTUATION = {"/": ("Slash", 191), "[": ("BracketLeft", 219), "]": ("BracketRight", 221)}
 
 pytestmark = pytest.mark.skipif(chromium_path() is None and not os.environ.get("CI"),
@@ -391,6 +391,104 @@ def test_keys_split_leave_out_ignore_and_page(page):
     page.wait(f"document.querySelector('.pager .range').textContent === '6–10 of {total} people'")
     page.key("[")
     page.wait(f"document.querySelector('.pager .range').textContent === '1–5 of {total} people'")
+
+
+def tracks_of(view: dict) -> dict[str, tuple[int, dict]]:
+    """track key -> (whose it is, its view) over every person of a people view."""
+    return {t["track"]: (p["id"], t) for p in view["people"] for t in p["tracks"]}
+
+
+def test_split_inside_a_track_at_a_frame_by_keys_counts_both_pieces_and_undo_takes_it_back(page):
+    """A track where the face changes: the reviewer picks, in its crops in time order, the first crop
+    of the other face, splits the frames from there on to a new person (keys only), the recount
+    counts each piece for its person to the frame, and undo takes the cut back."""
+    before = page.people(tracks=500)
+    owners = tracks_of(before)
+    candidates = []
+    for key, (owner, view) in owners.items():
+        if view["excluded"]:
+            continue
+        found = httpx.get(f"{page.url}/shows/{SHOW}/episodes/{EP}/tracks/{key}/crops", timeout=30).json()
+        cuttable = [c for c in found["crops"] if c["frame_index"] > found["first_frame"]]
+        if len(cuttable) >= 2:
+            candidates.append((len(cuttable), key, owner, found))
+    assert candidates, "no track of the episode has crops to cut at"
+    _, key, owner, found = max(candidates)
+    assert [c["frame_index"] for c in found["crops"]] == sorted(c["frame_index"] for c in found["crops"])
+    cuttable = [c for c in found["crops"] if c["frame_index"] > found["first_frame"]]
+    at = len(cuttable) // 2
+    frame = cuttable[at]["frame_index"]
+    whole = owners[key][1]
+    seconds_before = {p["id"]: p["seconds"] for p in before["people"]}
+
+    page.open(f"/review?show={SHOW}&per_page=500&tracks_per_page=500")
+    version = page.version()
+    page.focus(f'{card(owner)} .track[data-track="{key}"]')
+    page.key("c")
+    page.wait(f"document.querySelectorAll('.cutter .cut-crop').length === {len(found['crops'])}")
+    page.wait("document.activeElement?.classList.contains('cut-crop')")
+    assert page.js("document.activeElement.dataset.frame") == str(cuttable[0]["frame_index"])
+    for _ in range(at):
+        page.key("ArrowRight")
+    assert page.js("document.activeElement.dataset.frame") == str(frame)
+    page.key("Enter")  # this crop is the first of the other face
+    page.wait("document.activeElement?.classList.contains('cut-new')")
+    assert f"frame {frame}" in page.js("document.querySelector('.cut-at').textContent")
+    page.browser.screenshot(page.shots / "review-split-track.png")
+    page.key("Enter")  # the frames from there on: a new person
+    page.saved(version + 1)
+    after = page.people(tracks=500)
+    pieces = tracks_of(after)
+    new_person, piece = pieces[f"{key}@{frame}"]
+    assert after["reason"] == f"split track {key} of {EP} at frame {frame}: from there person {new_person}"
+    first_owner, first = pieces[key]
+    assert first_owner == owner and new_person not in seconds_before
+    assert (first["first_frame"], first["last_frame"]) == (whole["first_frame"], frame - 1)
+    assert (piece["first_frame"], piece["last_frame"]) == (frame, whole["last_frame"])
+    assert piece["start_s"] == cuttable[at]["timestamp_s"]  # the piece starts at the chosen crop's moment
+    assert piece["crops"] and all(c["frame_index"] >= frame for c in piece["crops"])
+    assert all(c["frame_index"] < frame for c in first["crops"])
+    assert first["seconds"] + piece["seconds"] == pytest.approx(whole["seconds"], abs=0.002)
+    page.wait(f"document.querySelector('{card(new_person)} .track[data-track=\"{key}@{frame}\"]') !== null")
+
+    update_show(page.storage, SHOW)  # the recount the people_edits sensor's run makes
+    page.wait(f"document.body.dataset.numbers === '{version + 1}'")  # the page follows it live
+    counted = {p["id"]: p for p in page.people()["people"]}
+    assert counted[new_person]["seconds"] == pytest.approx(piece["seconds"], abs=0.002)  # to the frame
+    assert counted[owner]["seconds"] == pytest.approx(seconds_before[owner] - piece["seconds"], abs=0.002)
+    rows = httpx.get(f"{page.url}/shows/{SHOW}/screentime", timeout=30).json()
+    assert rows["numbers_version"] == version + 1
+    assert sum(r["seconds"] for r in rows["rows"] if r["identity_id"] == new_person) == \
+        pytest.approx(piece["seconds"], abs=0.002)
+
+    page.js("document.activeElement?.blur()")
+    page.key("u")  # undo: the reviewer's own last edit
+    page.saved(version + 2)
+    undone = page.people(tracks=500)
+    assert undone["reason"].startswith("undo: split track")
+    back = tracks_of(undone)
+    assert f"{key}@{frame}" not in back and back[key][0] == owner
+    assert (back[key][1]["first_frame"], back[key][1]["last_frame"]) == (whole["first_frame"], whole["last_frame"])
+    update_show(page.storage, SHOW)
+    page.wait(f"document.body.dataset.numbers === '{version + 2}'")
+    assert {p["id"]: p["seconds"] for p in page.people()["people"]}[owner] == \
+        pytest.approx(seconds_before[owner], abs=0.002)
+
+    # the same split by pointer, to a chosen person: "someone…" is the "Move to…" search
+    other = next(p["id"] for p in undone["people"] if p["id"] != owner)
+    row = f'{card(owner)} .track[data-track="{key}"]'
+    page.focus(row)
+    page.js(f"document.querySelector({json.dumps(row + ' .cut')}).click()")
+    page.wait(f"document.querySelector('.cutter .cut-crop[data-frame=\"{frame}\"]') !== null")
+    page.js(f"document.querySelector('.cutter .cut-crop[data-frame=\"{frame}\"]').click()")
+    page.wait("document.activeElement?.classList.contains('cut-new')")
+    page.js("document.querySelector('.cutter .cut-to').click()")
+    page.wait("document.activeElement?.closest('.picker') !== null")
+    assert f"frames from {frame} on" in page.js("document.querySelector('.picker input').placeholder")
+    page.type(f"#{other}")
+    page.key("Enter")
+    page.saved(version + 3)
+    assert tracks_of(page.people(tracks=500))[f"{key}@{frame}"][0] == other
 
 
 # --- item 2: faces a reviewer can judge ---------------------------------------------------------------

@@ -8,6 +8,7 @@ honour on real face vectors."""
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import replace
 
 import dagster as dg
@@ -15,9 +16,11 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from screentime.contracts.edits import Rename
+from screentime.identity.edits import Conflict, edit_people
 from screentime.identity.embedders import CALIBRATIONS, DEFAULT_EMBEDDER, calibration
 from screentime.identity.episode import episode_people, group_episode
-from screentime.identity.not_same import apart_tracks, record_not_same, track_owners
+from screentime.identity.not_same import InvalidPair, apart_tracks, record_not_same, track_owners
 from screentime.identity.registry import load_registry
 from screentime.identity.show import link_episode
 from screentime.identity.show_rollup import update_show
@@ -149,6 +152,27 @@ def closest_different_people(show) -> tuple[dict, int, int]:
                person_of[identity_of[r["person_id"]]] != person_of[identity_of[r["nearest_person"]]]),
               key=lambda r: r["nearest_distance"])
     return row, identity_of[row["person_id"]], identity_of[row["nearest_person"]]
+
+
+def test_a_stale_not_the_same_is_rebased_on_other_people_and_refused_on_people_changed_since(show, tmp_path):
+    """"Not the same" is written by the rule of every edit: on an older version it is made again on
+    the newest when neither person changed since; when one did, it is refused (409 in the API)."""
+    shutil.copytree(show["data"] / "artifacts/people", tmp_path / "artifacts/people")  # a copy to write on
+    storage = LocalStorage(tmp_path)
+    base = load_registry(storage, SHOW)
+    a, b, c, d = sorted(i for i, who in base.identities.items() if who.merged_into is None)[:4]
+    renamed = edit_people(storage, SHOW, base.version, Rename(identity=c, name="Cy"), by="another tab")
+    rebased = record_not_same(storage, SHOW, base.version, a, b, by="tester")  # on the page's older version
+    assert rebased.version == renamed.version + 1 and rebased.not_same == [(a, b)]
+    assert rebased.identities[c].name == "Cy"  # the other tab's edit is kept
+    with pytest.raises(Conflict, match=f"person {c} changed since"):
+        record_not_same(storage, SHOW, base.version, c, d, by="tester")
+    assert load_registry(storage, SHOW).version == rebased.version  # nothing written
+    with pytest.raises(Conflict, match=f"whether person {a} and person {b} are the same.* changed since"):
+        record_not_same(storage, SHOW, base.version, a, b, by="tester")  # a second tab says it again, late
+    with pytest.raises(InvalidPair, match="already recorded"):
+        record_not_same(storage, SHOW, rebased.version, b, a, by="tester")
+    assert record_not_same(storage, SHOW, rebased.version, c, d, by="tester").not_same == [(a, b), (c, d)]
 
 
 def test_not_the_same_is_a_cannot_link_the_grouping_honours_on_real_faces(show, tmp_path):

@@ -12,13 +12,13 @@ import io
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 
-from screentime.contracts.edits import EditRequest, UndoRequest
+from screentime.contracts.edits import TRACK_PATTERN, EditRequest, UndoRequest
 from screentime.contracts.episode import SHOW_JSON_PATTERN, EpisodeId, parse_episode_id
 from screentime.contracts.errors import InvalidEpisodeId
 from screentime.contracts.layout import EpisodeLayout, ShowLayout, validate_run_id
-from screentime.contracts.review import PeopleView, PersonTracks, ScreentimeView
+from screentime.contracts.review import PeopleView, PersonTracks, ScreentimeView, TrackCrops
 from screentime.identity.edits import InvalidEdit, NothingToUndo, edit_people, undo_last
 from screentime.identity.registry import StaleRegistry, load_registry
 from screentime.identity.review import (
@@ -29,7 +29,7 @@ from screentime.identity.review import (
     screentime_table,
 )
 from screentime.identity.suggestions import SuggestionReader
-from screentime.progress_api.deps import ReaderDep, TokenFirstRoute, require_token
+from screentime.progress_api.deps import ReaderDep, SuggestionsDep, TokenFirstRoute, require_token
 from screentime.progress_api.models import (
     EPISODE_ID_PATTERN,
     RUN_ID_PATTERN,
@@ -86,9 +86,9 @@ def _known_show(reader: ReviewReader, show: str) -> None:
 @router.get("/shows/{show}/people", response_model=PeopleView, responses=ERRORS,
             summary="A show's (or one episode's) people, most seconds first, one page at a time")
 def get_people(
-    request: Request,
     show: ShowDep,
     reader: ReaderDep,
+    finder: SuggestionsDep,
     ep_id: Annotated[str | None, Query(description="Only this episode's people and tracks",
                                        json_schema_extra={"pattern": EPISODE_ID_PATTERN})] = None,
     q: Annotated[str, Query(max_length=80, description="Part of a name or label ('person 12')")] = "",
@@ -105,7 +105,7 @@ def get_people(
 ) -> PeopleView:
     ep = _episode(ep_id, show)
     _known_show(reader, show)
-    first = _most_duplicated(request, reader, show) if sort == "duplicated" else None
+    first = _most_duplicated(finder, reader, show) if sort == "duplicated" else None
     try:
         return reader.people(show, ep, q.strip(), named, hidden, offset, limit, reviewed=reviewed, first=first,
                              tracks_shown=tracks)
@@ -113,19 +113,11 @@ def get_people(
         raise HTTPException(status.HTTP_404_NOT_FOUND, exc.args[0]) from exc
 
 
-def suggestion_reader(request: Request, reader: ReviewReader) -> SuggestionReader:
-    """The app's one SuggestionReader (it caches each analysis run's neighbours), made on first use."""
-    found = getattr(request.app.state, "suggestions", None)
-    if found is None or found.storage is not reader.storage:
-        found = request.app.state.suggestions = SuggestionReader(reader.storage)
-    return found
-
-
-def _most_duplicated(request: Request, reader: ReviewReader, show: str) -> list[int]:
+def _most_duplicated(finder: SuggestionReader, reader: ReviewReader, show: str) -> list[int]:
     """The show's people with a "same person?" match, nearest match first, as GET /shows/{show}/matches
     orders them (the pairs come nearest first)."""
     nearest: dict[int, float] = {}
-    for pair in suggestion_reader(request, reader).pairs(load_registry(reader.storage, show)):
+    for pair in finder.pairs(load_registry(reader.storage, show)):
         nearest.setdefault(pair.a, pair.distance)
         nearest.setdefault(pair.b, pair.distance)
     return sorted(nearest, key=lambda who: (nearest[who], who))
@@ -150,9 +142,30 @@ def get_person_tracks(
         raise HTTPException(status.HTTP_404_NOT_FOUND, exc.args[0]) from exc
 
 
+@router.get("/shows/{show}/episodes/{ep_id}/tracks/{track}/crops", response_model=TrackCrops, responses=ERRORS,
+            summary="A track's (or a piece's) crops in time order: where the face changes, for split_track")
+def get_track_crops(
+    show: ShowDep,
+    reader: ReaderDep,
+    ep_id: Annotated[str, Path(json_schema_extra={"pattern": EPISODE_ID_PATTERN})],
+    track: Annotated[str, Path(description="track_id.part ('12.0') or a piece of one ('12.0@340')",
+                               json_schema_extra={"pattern": TRACK_PATTERN.pattern})],
+    limit: Annotated[int, Query(ge=2, le=500, description="crops at most, spread over the track")] = 120,
+) -> TrackCrops:
+    ep = _episode(ep_id, show)
+    if not TRACK_PATTERN.match(track):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a track is written track_id.part, e.g. '12.0' "
+                            "(a piece of one: '12.0@340')")
+    _known_show(reader, show)
+    try:
+        return reader.track_crops(show, ep, track, limit)
+    except KeyError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, exc.args[0]) from exc
+
+
 @router.post(
     "/shows/{show}/people/edits", response_model=EditResponse, dependencies=[Depends(require_token)],
-    summary="Name, merge, move a track (split), leave out a track or a person",
+    summary="Name, merge, move a track or split one at a frame, leave out a track or a person, mark reviewed",
     responses={**WRITE_ERRORS,
                409: {"model": ErrorResponse, "description": "The people changed since base_version: "
                      "nothing was written; reload and make the edit again"}},

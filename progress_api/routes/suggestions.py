@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
 
 from screentime.contracts.people import PeopleRegistry
@@ -25,8 +25,8 @@ from screentime.contracts.suggestions import (
 )
 from screentime.identity.not_same import InvalidPair, not_same_pairs, record_not_same
 from screentime.identity.registry import StaleRegistry, load_registry
-from screentime.identity.suggestions import Candidate, SuggestionReader, matches_by_person
-from screentime.progress_api.deps import ReaderDep, SettingsDep, TokenFirstRoute, require_token
+from screentime.identity.suggestions import Candidate, matches_by_person
+from screentime.progress_api.deps import ReaderDep, SettingsDep, SuggestionsDep, TokenFirstRoute, require_token
 from screentime.progress_api.models import EPISODE_ID_PATTERN, EditResponse, ErrorResponse
 from screentime.progress_api.routes.pages import _page
 from screentime.progress_api.routes.people import ERRORS, WRITE_ERRORS, ShowDep, _episode, _known_show
@@ -34,17 +34,6 @@ from screentime.progress_api.routes.people import ERRORS, WRITE_ERRORS, ShowDep,
 router = APIRouter(tags=["suggestions"], route_class=TokenFirstRoute)
 CROPS_PER_SIDE = 6
 ALL_PEOPLE = 1_000_000
-
-
-def get_suggestions(request: Request, reader: ReaderDep) -> SuggestionReader:
-    """One reader per app, made on first use (it caches each analysis run's neighbours)."""
-    found = getattr(request.app.state, "suggestions", None)
-    if found is None or found.storage is not reader.storage:
-        found = request.app.state.suggestions = SuggestionReader(reader.storage)
-    return found
-
-
-SuggestionsDep = Annotated[SuggestionReader, Depends(get_suggestions)]
 
 
 @router.get("/shows/{show}/suggestions", response_model=SuggestionsView, responses=ERRORS,

@@ -358,6 +358,7 @@ function trackRow(t, p, view) {
     `${EP ? "" : `${t.ep_id} · `}track ${t.track} · ${clock(t.start_s)}–${clock(t.end_s)} · ${t.seconds.toFixed(1)} s` +
     (notes.length ? ` · ${notes.join(", ")}` : "");
   node.querySelector(".split").addEventListener("click", () => split(t));
+  node.querySelector(".cut").addEventListener("click", () => openCutter(node, t, p, view));
   node.querySelector(".move").addEventListener("click", () => openPicker(node, t, p, view));
   for (const button of node.querySelectorAll(".exclude")) {
     if (t.excluded) {
@@ -371,11 +372,16 @@ function trackRow(t, p, view) {
 }
 
 // "Move to…" is a search over people with their faces: typing filters, the arrow keys only move
-// the highlight, and nothing is moved until Enter or a click names the person.
-function openPicker(row, t, p, view) {
+// the highlight, and nothing is moved until Enter or a click names the person. `then` (a split
+// inside the track) is what choosing a person does instead of moving the whole track.
+function openPicker(row, t, p, view, then = null) {
   closePicker();
   const picker = document.getElementById("picker-template").content.firstElementChild.cloneNode(true);
   const input = picker.querySelector("input"), list = picker.querySelector(".matches");
+  if (then) {
+    input.placeholder = then.placeholder;
+    input.setAttribute("aria-label", then.placeholder);
+  }
   let matches = [], at = -1;
   const draw = () => {
     const q = fold(input.value.trim());
@@ -397,7 +403,8 @@ function openPicker(row, t, p, view) {
   };
   const choose = (target) => {
     closePicker();
-    edit({action: "move", ep_id: t.ep_id, track: t.track, to: target.id});
+    if (then) then.choose(target);
+    else edit({action: "move", ep_id: t.ep_id, track: t.track, to: target.id});
   };
   input.addEventListener("input", () => { at = -1; draw(); });
   input.addEventListener("keydown", (e) => {
@@ -424,10 +431,70 @@ function openPicker(row, t, p, view) {
 }
 
 function closePicker() {
-  const picker = document.querySelector(".picker");
-  if (!picker || picker.dataset.closing) return;  // removing it blurs its input: focusout calls here again
-  picker.dataset.closing = "1";
-  picker.remove();
+  for (const picker of document.querySelectorAll(".picker, .cutter")) {
+    if (picker.dataset.closing) continue;  // removing it blurs its input: focusout calls here again
+    picker.dataset.closing = "1";
+    picker.remove();
+  }
+}
+
+// Split inside a track: the track's crops in time order; the reviewer picks the first crop of the
+// other face (a click, or ←/→ and Enter), then who the frames from there on are: a new person, or
+// someone found as in "Move to…". One split_track edit, made on the version the page shows.
+async function openCutter(row, t, p, view) {
+  closePicker();
+  const cutter = document.getElementById("cutter-template").content.firstElementChild.cloneNode(true);
+  const list = cutter.querySelector(".cut-crops"), then = cutter.querySelector(".cut-then");
+  row.querySelector(".track-detail").append(cutter);
+  cutter.focus();
+  const close = () => { closePicker(); row.focus(); };
+  cutter.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      e.stopPropagation();
+      close();
+    } else if ((e.key === "ArrowRight" || e.key === "ArrowLeft") && e.target.closest(".cut-crop")) {
+      e.preventDefault();
+      const all = [...list.querySelectorAll(".cut-crop:not(:disabled)")], at = all.indexOf(e.target.closest(".cut-crop"));
+      all[Math.max(0, Math.min(all.length - 1, at + (e.key === "ArrowRight" ? 1 : -1)))]?.focus();
+    }
+  });
+  cutter.addEventListener("focusout", (e) => { if (!cutter.contains(e.relatedTarget)) closePicker(); });
+  let found;
+  try {
+    found = await getJson(showPath(`episodes/${encodeURIComponent(t.ep_id)}/tracks/${encodeURIComponent(t.track)}/crops`));
+  } catch (e) {
+    cutter.querySelector(".cut-q").textContent = `The track's faces could not be read: ${e.message}`;
+    return;
+  }
+  const choose = (crop) => {
+    for (const b of list.querySelectorAll(".cut-crop")) b.classList.toggle("after", Number(b.dataset.frame) >= crop.frame_index);
+    cutter.dataset.frame = String(crop.frame_index);
+    then.hidden = false;
+    then.querySelector(".cut-at").textContent = `${moment(crop.timestamp_s)} (frame ${crop.frame_index})`;
+    then.querySelector(".cut-new").focus();
+  };
+  const splitTo = (frame, to) => edit({action: "split_track", ep_id: t.ep_id, track: t.track, frame, to});
+  then.querySelector(".cut-new").addEventListener("click", () => splitTo(Number(cutter.dataset.frame), null));
+  then.querySelector(".cut-to").addEventListener("click", () => {
+    const frame = Number(cutter.dataset.frame);
+    openPicker(row, t, p, view, {placeholder: `frames from ${frame} on are: type a name or a number`,
+                                 choose: (target) => splitTo(frame, target.id)});
+  });
+  list.replaceChildren(...found.crops.map((c) => {
+    const first = c.frame_index <= found.first_frame;  // nothing of the track before it: no cut there
+    const button = el("button", {type: "button", className: "cut-crop", disabled: first,
+                                 title: first ? "the track starts here" : `the other face starts here: frame ${c.frame_index}`},
+                      el("img", {src: cropUrl(c), width: 48, height: 48, alt: `frame ${c.frame_index}`, loading: "lazy"}),
+                      el("small", {textContent: moment(c.timestamp_s)}));
+    button.dataset.frame = String(c.frame_index);
+    button.addEventListener("click", () => choose(c));
+    return button;
+  }));
+  const more = found.total > found.crops.length ? ` (${found.crops.length} of its ${found.total} crops, spread over it)` : "";
+  cutter.querySelector(".cut-q").textContent = list.querySelector(".cut-crop:not(:disabled)")
+    ? `Where does the other face start? Pick its first crop${more}.` : "This track has too few crops to split at one.";
+  list.querySelector(".cut-crop:not(:disabled)")?.focus();
 }
 
 async function send(path, body) {
@@ -489,15 +556,24 @@ function updateSelection() {
 }
 
 // Live: another reviewer's edit, a link or Dagster's recount changes a version; load again then
-// (one load at a time; one more after it when versions moved meanwhile). live.js: followShow.
+// (one load at a time; one more after it when versions moved meanwhile). An open "Move to…" or
+// split chooser is not redrawn away under the reviewer: the load waits until it closes (its edit
+// is checked against the newest version anyway). live.js: followShow.
 function followVersions() {
-  let loading = null, again = false;
+  let loading = null, again = false, waiting = false;
+  const run = () => {
+    if (document.querySelector(".picker, .cutter")) {
+      if (!waiting) { waiting = true; setTimeout(() => { waiting = false; run(); }, 300); }
+      return;
+    }
+    again = false;
+    loading = load().finally(() => { loading = null; if (again) run(); });
+  };
   followShow(SHOW, (v) => {
     const seen = String(v.version) === document.body.dataset.version &&
       String(v.numbers_version ?? "") === document.body.dataset.numbers;
     if (seen) return;
     if (loading) { again = true; return; }
-    const run = () => { again = false; loading = load().finally(() => { loading = null; if (again) run(); }); };
     run();
   });
 }
@@ -665,6 +741,7 @@ document.addEventListener("keydown", (e) => {
     x: () => current && toggleSelect(Number(current.dataset.id)),
     n: () => { const name = current?.querySelector(".name"); if (name) { name.focus(); name.select(); } },
     s: () => { const row = focusedTrack(); if (row) split(row.track); },
+    c: () => { const row = focusedTrack(); row?.querySelector(".cut").click(); },
     t: () => { const row = focusedTrack(); row?.querySelector(".move").click(); },
     f: () => leaveOut("not_a_face"), i: () => leaveOut("ignore"), o: zoomFocused,
     r: () => { const p = current && state.view.people.find((x) => x.id === Number(current.dataset.id)); if (p) markReviewed(p); },

@@ -24,10 +24,13 @@ class CropRef(BaseModel):
 
 class TrackView(BaseModel):
     ep_id: str
-    track: str = Field(description="track_id.part, the key edits name ('12.0')")
+    track: str = Field(description="track_id.part, the key edits name ('12.0'); a piece a reviewer cut from "
+                       "frame 340 on: '12.0@340'")
     seconds: float = Field(description="analysed frames of this track part with a face, times 1/fps")
     start_s: float
     end_s: float
+    first_frame: int | None = Field(None, description="the analysed frames the part (or piece) spans, inclusive")
+    last_frame: int | None = None
     crops: list[CropRef] = Field(default_factory=list, description="a few crops across the part, best first")
     excluded: Exclusion | None = Field(None, description="left out of screen time by a reviewer")
     moved: bool = Field(False, description="a reviewer moved it here from the person the grouping chose")
@@ -113,3 +116,17 @@ class ScreentimeView(BaseModel):
     version: int = Field(description="the registry's version now")
     episodes: list[str] = Field(description="the episodes in the table, in order")
     rows: list[ScreentimeRow] = Field(description="one per person and episode, most seconds first")
+
+
+class TrackCrops(BaseModel):
+    """A track part's (or piece's) crops in time order: where a reviewer picks the frame the face
+    changes at (the split_track edit's `frame`)."""
+
+    show: str
+    ep_id: str
+    track: str
+    version: int = Field(description="the registry version the track's pieces were read at")
+    first_frame: int
+    last_frame: int
+    total: int = Field(description="the crops of the track in all; `crops` spreads over them when there are more")
+    crops: list[CropRef] = Field(description="in frame order")

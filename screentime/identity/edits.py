@@ -14,6 +14,8 @@ roll-up runs (screentime.identity.show_rollup, the `show_people` asset in Dagste
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from screentime.contracts.edits import (
     Edit,
     ExcludeTrack,
@@ -115,18 +117,34 @@ def edit_people(storage: Storage, show: str, base_version: int, edit: Edit | Spl
     An edit that changes nothing (a person renamed to the name they have, a track moved to whom it
     counts for) is no edit: no version is written, and the registry comes back as it was (so
     undo still takes back the last real edit)."""
+    check = (lambda current: check_split(storage, current, edit)) if isinstance(edit, SplitTrack) else None
+    return write_edit(storage, show, base_version, lambda registry: apply_edit(registry, edit), _named(edit), by,
+                      check=check)
+
+
+Change = Callable[[PeopleRegistry], tuple[PeopleRegistry, str]]
+
+
+def write_edit(storage: Storage, show: str, base_version: int, make: Change, named: set[Subject], by: str,
+               invalid: tuple[type[Exception], ...] = (InvalidEdit,),
+               check: Callable[[PeopleRegistry], None] | None = None) -> PeopleRegistry:
+    """The one rule every reviewer's edit is written by (an edit of people, a "not the same"):
+    `make` makes it on a registry (unsaved; it raises one of `invalid` when it cannot). Made on the
+    newest version, it is saved as the next one; made on an older one, it is rebased: made again
+    on the newest when nothing it touches there (plus the people it names, `named`) was touched
+    since, refused with Conflict when something was. `check` vets the newest version first."""
     for _ in range(ATTEMPTS):
         current = load_registry(storage, show)
         if base_version > current.version:
             raise StaleRegistry(f"the people of {show} have no version {base_version} yet (now version "
                                 f"{current.version}); reload and make the change again")
-        if isinstance(edit, SplitTrack):
-            check_split(storage, current, edit)
+        if check is not None:
+            check(current)
         if base_version != current.version:
-            check_rebase(storage, show, base_version, current, edit)
+            check_rebase(storage, show, base_version, current, make, named, invalid)
         try:
-            updated, reason = apply_edit(current, edit)
-        except InvalidEdit as exc:
+            updated, reason = make(current)
+        except invalid as exc:
             if base_version == current.version:
                 raise
             raise Conflict(_stale(show, base_version, current, f"it no longer applies: {exc}")) from exc
@@ -139,13 +157,19 @@ def edit_people(storage: Storage, show: str, base_version: int, edit: Edit | Spl
     raise StaleRegistry(f"the people of {show} kept changing during {ATTEMPTS} attempts to save the edit")
 
 
-def check_rebase(storage: Storage, show: str, base_version: int, current: PeopleRegistry,
-                 edit: Edit | SplitTrack) -> None:
+def check_rebase(storage: Storage, show: str, base_version: int, current: PeopleRegistry, make: Change,
+                 named: set[Subject], invalid: tuple[type[Exception], ...] = (InvalidEdit,)) -> None:
     """Conflict when what the edit touches on `base_version` (plus the people it names) was touched
-    by the versions since; InvalidEdit when the edit did not apply on `base_version` either."""
+    by the versions since, or when it did not apply on `base_version` but does now (what it names
+    was made since); the edit's own error when it applies on neither."""
     base = load_version(storage, show, base_version)
-    after, _ = apply_edit(base, edit)
-    clash = conflicts(changes(base, after) | _named(edit), changes(base, current))
+    try:
+        after, _ = make(base)
+    except invalid as exc:
+        make(current)  # applies on neither: the edit's own error
+        raise Conflict(_stale(show, base_version, current, f"it did not apply on version {base_version}: {exc}")
+                       ) from exc
+    clash = conflicts(changes(base, after) | named, changes(base, current))
     if clash:
         raise Conflict(_stale(show, base_version, current, _touched(clash, "changed since")))
 

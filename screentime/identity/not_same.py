@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from screentime.contracts.errors import ScreentimeError
 from screentime.contracts.people import EpisodePerson, PeopleRegistry
-from screentime.identity.registry import StaleRegistry, load_registry, save_registry
+from screentime.identity.edits import write_edit
 from screentime.storage.base import Storage
 
 
@@ -107,10 +107,8 @@ def reject_pair(registry: PeopleRegistry, a: int, b: int) -> tuple[PeopleRegistr
 
 def record_not_same(storage: Storage, show: str, base_version: int, a: int, b: int, by: str) -> PeopleRegistry:
     """Save "a and b are not the same" as a reviewer's edit (a new registry version; undo takes it
-    back); StaleRegistry when the registry moved past `base_version`."""
-    current = load_registry(storage, show)
-    if current.version != base_version:
-        raise StaleRegistry(f"the people of {show} changed since version {base_version} (now version "
-                            f"{current.version}: {current.reason}); reload and decide again")
-    updated, reason = reject_pair(current, a, b)
-    return save_registry(storage, updated, current.version, by=by, reason=reason, change="edit")
+    back), by the rule every edit is written by (`screentime.identity.edits.write_edit`): made on an
+    older version, it is rebased when neither person changed since, and refused with Conflict (a
+    StaleRegistry) when one did. InvalidPair when it names no such pair."""
+    return write_edit(storage, show, base_version, lambda registry: reject_pair(registry, a, b),
+                      {("person", a), ("person", b)}, by, invalid=(InvalidPair,))

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from screentime.analysis.publish import read_manifest
 from screentime.contracts.episode import parse_episode_id
 from screentime.contracts.layout import EpisodeLayout, ShowLayout
-from screentime.contracts.people import PeopleRegistry, track_key
+from screentime.contracts.people import EpisodeLinks, PeopleRegistry, part_of, track_key, track_pieces
 from screentime.contracts.review import (
     CropRef,
     PeopleView,
@@ -32,6 +32,7 @@ from screentime.contracts.review import (
     ScreentimeRow,
     ScreentimeView,
     Target,
+    TrackCrops,
     TrackView,
 )
 from screentime.contracts.tables import CROPS_SCHEMA
@@ -45,6 +46,8 @@ from screentime.storage.parquet import table_from_parquet
 CROPS_PER_TRACK = 6
 TRACKS_PER_PERSON = 60  # a person's card lists this many track parts (longest first); the rest are counted
 CACHED_RUNS = 512
+CACHED_PIECES = 4096
+CUT_CROPS = 120  # the crops a split chooser offers at most, spread over the track in time order
 NamedFilter = Literal["all", "named", "unnamed"]
 
 
@@ -64,6 +67,8 @@ class TrackPart:
     end_s: float
     crops: list[tuple[float, int]] = field(default_factory=list)  # (score, frame_index), best first
     moments: dict[int, Moment] = field(default_factory=dict)  # frame_index -> where that crop is
+    first_frame: int = 0  # the analysed frames the part (or piece) spans, inclusive
+    last_frame: int = 0
 
 
 @dataclass
@@ -73,55 +78,78 @@ class EpisodeTracks:
     source: str | None = None  # the run's source video as its manifest names it (a path or an s3:// URI)
 
 
-def read_episode_tracks(storage: Storage, ep_id: str, run_id: str) -> EpisodeTracks:
-    """Every track part of one analysis run: seconds on screen, span, its best crops."""
-    layout = EpisodeLayout(parse_episode_id(ep_id))
-    manifest = read_manifest(storage, layout.ep)
-    this_run = manifest is not None and manifest.run_id == run_id
-    fps = manifest.analysis_fps if this_run else 0.0
-    source = manifest.source.path if this_run else None
-    try:
-        people = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "people")))
+class RunTables:
+    """One analysis run's detections, crops and frames as arrays: what a track part's (or a piece's)
+    seconds, span and crops are read from."""
+
+    def __init__(self, storage: Storage, ep_id: str, run_id: str):
+        """FileNotFoundError when the run's people or detections table is gone (the run was replaced)."""
+        layout = EpisodeLayout(parse_episode_id(ep_id))
+        manifest = read_manifest(storage, layout.ep)
+        this_run = manifest is not None and manifest.run_id == run_id
+        self.run_id = run_id
+        self.source = manifest.source.path if this_run else None
+        self.people = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "people")))
         detections = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "detections")))
-    except FileNotFoundError:
-        return EpisodeTracks(run_id, {})  # the run was replaced since it was linked: the next link catches up
-    try:
-        crops = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "crops")))
-    except FileNotFoundError:
-        crops = CROPS_SCHEMA.empty_table()
-    det_tracks = detections["track_id"].to_numpy()
-    det_frames = detections["frame_index"].to_numpy()
-    det_times = detections["timestamp_s"].to_numpy()
-    crop_tracks = crops["track_id"].to_numpy()
-    crop_frames = crops["frame_index"].to_numpy()
-    crop_scores = crops["score"].to_numpy()
-    crop_times = crops["timestamp_s"].to_numpy()
-    crop_boxes = np.stack([crops[c].to_numpy() for c in ("x1", "y1", "x2", "y2")], axis=1)
-    try:
-        frames = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "frames")))
-    except FileNotFoundError:
-        frames = None
-    frame_seconds = FrameSeconds(frames, fps)
-    saved_frames = _saved_frames(frames)
-    parts = {}
-    for row in people.select(["track_id", "part", "first_frame", "last_frame"]).to_pylist():
-        track, first, last = row["track_id"], row["first_frame"], row["last_frame"]
-        hit = (det_tracks == track) & (det_frames >= first) & (det_frames <= last)
-        times = det_times[hit]
-        mine = np.flatnonzero((crop_tracks == track) & (crop_frames >= first) & (crop_frames <= last))
-        best = sorted(((float(crop_scores[i]), int(crop_frames[i])) for i in mine), reverse=True)
+        try:
+            crops = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "crops")))
+        except FileNotFoundError:
+            crops = CROPS_SCHEMA.empty_table()
+        try:
+            frames = table_from_parquet(storage.get_bytes(layout.table_key(run_id, "frames")))
+        except FileNotFoundError:
+            frames = None
+        self.det_tracks = detections["track_id"].to_numpy()
+        self.det_frames = detections["frame_index"].to_numpy()
+        self.det_times = detections["timestamp_s"].to_numpy()
+        self.crop_tracks = crops["track_id"].to_numpy()
+        self.crop_frames = crops["frame_index"].to_numpy()
+        self.crop_scores = crops["score"].to_numpy()
+        self.crop_times = crops["timestamp_s"].to_numpy()
+        self.crop_boxes = np.stack([crops[c].to_numpy() for c in ("x1", "y1", "x2", "y2")], axis=1)
+        self.frame_seconds = FrameSeconds(frames, manifest.analysis_fps if this_run else 0.0)
+        self.saved_frames = _saved_frames(frames)
+
+    def spans(self) -> dict[str, tuple[int, int, int]]:
+        """track_key -> (track_id, first frame, last frame) of every track part of the run."""
+        return {track_key(r["track_id"], r["part"]): (r["track_id"], r["first_frame"], r["last_frame"])
+                for r in self.people.select(["track_id", "part", "first_frame", "last_frame"]).to_pylist()}
+
+    def crop_rows(self, track: int, first: int, last: int) -> np.ndarray:
+        """Indexes of the track's crops from frame `first` to `last` (inclusive), in frame order."""
+        mine = np.flatnonzero((self.crop_tracks == track) & (self.crop_frames >= first) & (self.crop_frames <= last))
+        return mine[np.argsort(self.crop_frames[mine], kind="stable")]
+
+    def moment(self, row: int) -> Moment:
+        return Moment(round(float(self.crop_times[row]), 3), tuple(int(v) for v in self.crop_boxes[row]),
+                      int(self.crop_frames[row]) in self.saved_frames)
+
+    def part(self, track: int, first: int, last: int) -> TrackPart:
+        """A track's frames `first` to `last` (a part, or a reviewer's piece of one): seconds on
+        screen (as the show's recount counts them), span, its best crops spread over its time."""
+        hit = (self.det_tracks == track) & (self.det_frames >= first) & (self.det_frames <= last)
+        times = self.det_times[hit]
+        mine = self.crop_rows(track, first, last)
+        best = sorted(((float(self.crop_scores[i]), int(self.crop_frames[i])) for i in mine), reverse=True)
         shown = _spread(best, CROPS_PER_TRACK)
-        at = {int(crop_frames[i]): i for i in mine}
-        parts[track_key(track, row["part"])] = TrackPart(
-            seconds=round(frame_seconds.of(det_frames[hit]), 3),
+        at = {int(self.crop_frames[i]): i for i in mine}
+        return TrackPart(
+            seconds=round(self.frame_seconds.of(self.det_frames[hit]), 3),
             start_s=round(float(times.min()), 3) if times.size else 0.0,
             end_s=round(float(times.max()), 3) if times.size else 0.0,
-            crops=shown,
-            moments={frame: Moment(round(float(crop_times[at[frame]]), 3),
-                                   tuple(int(v) for v in crop_boxes[at[frame]]), frame in saved_frames)
-                     for _, frame in shown},
+            crops=shown, moments={frame: self.moment(at[frame]) for _, frame in shown},
+            first_frame=int(first), last_frame=int(last),
         )
-    return EpisodeTracks(run_id, parts, source)
+
+
+def read_episode_tracks(storage: Storage, ep_id: str, run_id: str) -> EpisodeTracks:
+    """Every track part of one analysis run: seconds on screen, span, its best crops."""
+    try:
+        run = RunTables(storage, ep_id, run_id)
+    except FileNotFoundError:
+        return EpisodeTracks(run_id, {})  # the run was replaced since it was linked: the next link catches up
+    parts = {key: run.part(track, first, last) for key, (track, first, last) in run.spans().items()}
+    return EpisodeTracks(run_id, parts, run.source)
 
 
 def _saved_frames(frames: pa.Table | None) -> set[int]:
@@ -178,6 +206,7 @@ class ReviewReader:
     def __init__(self, storage: Storage):
         self.storage = storage
         self._runs: OrderedDict[tuple[str, str], EpisodeTracks] = OrderedDict()
+        self._pieces: OrderedDict[tuple[str, str, str, int, int], TrackPart] = OrderedDict()
         self._lock = threading.Lock()
 
     def episode_tracks(self, ep_id: str, run_id: str) -> EpisodeTracks:
@@ -193,6 +222,64 @@ class ReviewReader:
                 while len(self._runs) > CACHED_RUNS:
                     self._runs.popitem(last=False)
         return tracks
+
+    def pieces(self, ep_id: str, run_id: str, links: EpisodeLinks, parts: dict[str, TrackPart]
+               ) -> dict[str, dict[str, TrackPart]]:
+        """track_key -> its pieces (piece key -> its frames as a TrackPart) for each part a reviewer cut
+        (SplitTrack); the run's tables are read again only for pieces not seen before."""
+        wanted = {}
+        for part, cuts in links.track_cuts.items():
+            whole = parts.get(part)
+            if whole is not None:
+                wanted[part] = track_pieces(part, whole.first_frame, whole.last_frame, cuts)
+        out: dict[str, dict[str, TrackPart]] = {}
+        missing = []
+        with self._lock:
+            for part, pieces in wanted.items():
+                for key, first, last in pieces:
+                    found = self._pieces.get((ep_id, run_id, key, first, last))
+                    if found is None:
+                        missing.append((part, key, first, last))
+                    else:
+                        self._pieces.move_to_end((ep_id, run_id, key, first, last))
+                        out.setdefault(part, {})[key] = found
+        if missing:
+            try:
+                run = RunTables(self.storage, ep_id, run_id)
+            except FileNotFoundError:
+                return {}
+            for part, key, first, last in missing:
+                piece = run.part(int(part.split(".")[0]), first, last)
+                out.setdefault(part, {})[key] = piece
+                with self._lock:
+                    self._pieces[(ep_id, run_id, key, first, last)] = piece
+                    while len(self._pieces) > CACHED_PIECES:
+                        self._pieces.popitem(last=False)
+        return {part: dict(sorted(found.items(), key=lambda kv: kv[1].first_frame)) for part, found in out.items()}
+
+    def track_crops(self, show: str, ep_id: str, track: str, limit: int = CUT_CROPS) -> TrackCrops:
+        """A track part's (or piece's) crops in time order, spread over it (at most `limit`): where a
+        reviewer picks the frame the face changes at. KeyError when the show has no such track."""
+        registry = load_registry(self.storage, show)
+        links = registry.episodes.get(ep_id)
+        if links is None:
+            raise KeyError(f"{ep_id} has no people in {show}'s registry (yet)")
+        try:
+            run = RunTables(self.storage, ep_id, links.run_id)
+        except FileNotFoundError as exc:
+            raise KeyError(f"the tables of {ep_id}'s analysis run {links.run_id} are gone") from exc
+        part = part_of(track)
+        span = run.spans().get(part)
+        piece = span and next((p for p in track_pieces(part, span[1], span[2], links.track_cuts.get(part))
+                               if p[0] == track), None)
+        if piece is None:
+            raise KeyError(f"{ep_id} has no track {track}")
+        rows = run.crop_rows(span[0], piece[1], piece[2])
+        if len(rows) > limit:
+            rows = rows[np.unique(np.round(np.linspace(0, len(rows) - 1, limit)).astype(int))]
+        crops = [_crop(ep_id, run.run_id, span[0], int(run.crop_frames[i]), run.moment(i)) for i in rows]
+        return TrackCrops(show=show, ep_id=ep_id, track=track, version=registry.version, first_frame=piece[1],
+                          last_frame=piece[2], total=len(run.crop_rows(span[0], piece[1], piece[2])), crops=crops)
 
     def people(self, show: str, ep_id: str | None = None, query: str = "", named: NamedFilter = "all",
                hidden: bool = False, offset: int = 0, limit: int = 50, reviewed: bool | None = None,
@@ -263,7 +350,9 @@ class ReviewReader:
             raise KeyError(f"{ep_id} has no people in {show}'s registry (yet)")
         names = [ep_id] if ep_id else sorted(registry.episodes, key=_episode_order)
         episodes = {ep: self.episode_tracks(ep, registry.episodes[ep].run_id) for ep in names}
-        people = _people(registry, episodes)
+        pieces = {ep: self.pieces(ep, tracks.run_id, registry.episodes[ep], tracks.parts)
+                  for ep, tracks in episodes.items() if registry.episodes[ep].track_cuts}
+        people = _people(registry, episodes, pieces)
         for tracks in people.values():
             tracks.sort(key=lambda t: (t.excluded is not None, -t.seconds))
         return registry, episodes, people
@@ -302,27 +391,34 @@ def _episode_order(ep_id: str) -> tuple[int, int]:
     return ep.season, ep.episode
 
 
-def _people(registry: PeopleRegistry, episodes: dict[str, EpisodeTracks]) -> dict[int, list[TrackView]]:
-    """identity -> its track parts (left-out ones included, marked), after every edit."""
+def _people(registry: PeopleRegistry, episodes: dict[str, EpisodeTracks],
+            pieces: dict[str, dict[str, dict[str, TrackPart]]] | None = None) -> dict[int, list[TrackView]]:
+    """identity -> its track parts (left-out ones included, marked), after every edit. A part a
+    reviewer cut (`pieces`: episode -> part -> piece key -> its frames) shows as its pieces, each
+    a track of whom it is."""
     found: dict[int, list[TrackView]] = {}
     for ep_id, tracks in episodes.items():
         links = registry.episodes[ep_id]
+        cut = (pieces or {}).get(ep_id, {})
         for person in links.people:
-            for key in person.tracks:
-                edit = links.track_edits.get(key)
-                owner = registry.resolve(edit.identity if edit is not None and edit.identity is not None
-                                         else person.identity)
-                if owner not in registry.identities:
-                    continue
-                part = tracks.parts.get(key)
-                track_id = int(key.split(".")[0])
-                found.setdefault(owner, []).append(TrackView(
-                    ep_id=ep_id, track=key, seconds=part.seconds if part else 0.0,
-                    start_s=part.start_s if part else 0.0, end_s=part.end_s if part else 0.0,
-                    crops=[_crop(ep_id, tracks.run_id, track_id, frame, part.moments.get(frame))
-                           for _, frame in (part.crops if part else [])],
-                    excluded=edit.excluded if edit is not None else None,
-                    moved=edit is not None and edit.identity is not None))
+            for part_key in person.tracks:
+                part = tracks.parts.get(part_key)
+                track_id = int(part_key.split(".")[0])
+                for key, piece in (cut.get(part_key) or {part_key: part}).items():
+                    edit = links.track_edits.get(key)
+                    owner = registry.resolve(edit.identity if edit is not None and edit.identity is not None
+                                             else person.identity)
+                    if owner not in registry.identities:
+                        continue
+                    found.setdefault(owner, []).append(TrackView(
+                        ep_id=ep_id, track=key, seconds=piece.seconds if piece else 0.0,
+                        start_s=piece.start_s if piece else 0.0, end_s=piece.end_s if piece else 0.0,
+                        first_frame=piece.first_frame if piece else None,
+                        last_frame=piece.last_frame if piece else None,
+                        crops=[_crop(ep_id, tracks.run_id, track_id, frame, piece.moments.get(frame))
+                               for _, frame in (piece.crops if piece else [])],
+                        excluded=edit.excluded if edit is not None else None,
+                        moved=edit is not None and edit.identity is not None))
     return found
 
 
