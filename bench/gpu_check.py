@@ -277,13 +277,15 @@ def match_detections(reference: Path, candidate: Path, iou_min: float) -> dict:
     """Boxes matched one to one per frame (Hungarian on IoU), counted where IoU >= iou_min."""
     from scipy.optimize import linear_sum_assignment
 
+    from screentime.vision.boxes import iou_matrix
+
     ref, cand = np.load(reference), np.load(candidate)
     matched, ious = 0, []
     for frame in np.union1d(ref["frame"], cand["frame"]):
         a, b = ref["box"][ref["frame"] == frame], cand["box"][cand["frame"] == frame]
         if not len(a) or not len(b):
             continue
-        iou = _iou(a, b)
+        iou = iou_matrix(a, b)
         rows, cols = linear_sum_assignment(-iou)
         good = iou[rows, cols] >= iou_min
         matched += int(good.sum())
@@ -297,17 +299,6 @@ def match_detections(reference: Path, candidate: Path, iou_min: float) -> dict:
         "of_candidate": matched / n_cand if n_cand else 1.0,
         "median_iou": float(np.median(ious)) if ious else 0.0,
     }
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def machine(device: str) -> str:
