@@ -101,7 +101,7 @@ function render(view) {
   const who = view.updated_by ? ` by ${view.updated_by}` : "";
   $("#status").textContent = `Version ${view.version}: ${view.reason || "no change yet"}${who}. ` +
     (counting ? `Recounting screen time in Dagster (the seconds shown are from version ${view.numbers_version ?? "–"})…`
-              : "Screen time is up to date.");
+              : "Screen time is up to date.") + namesakeNote();  // said on every redraw (a live reload too)
   $("#status").classList.toggle("pending", counting);
   $("#undo").disabled = !view.can_undo;
   $("#undo").title = view.can_undo ? `undo: ${view.reason} (u)` : "nothing to undo";
