@@ -89,17 +89,16 @@ def passes(clip: str, device: str) -> dict:
 def episode(clip: str, device: str, decoder: str, out: str, wait: bool) -> dict:
     """One real analyze_episode, default options, after the model is loaded (and, with `wait`,
     after a line on stdin, so that several start together)."""
-    from functools import partial
-
-    import screentime.analysis.episode as analysis_episode
+    # The decoder under test: the one thing this changes (auto = what a run picks on `device`),
+    # chosen as a user would, through the setting analyze_episode reads.
+    os.environ["SCREENTIME_DECODER"] = decoder
+    from screentime.analysis.episode import analyze_episode
     from screentime.contracts.episode import parse_episode_id
     from screentime.contracts.options import RunOptions
     from screentime.storage import LocalStorage
     from screentime.vision.detectors import load_detector
-    from screentime.vision.video import FrameReader, probe_video
+    from screentime.vision.video import probe_video
 
-    # The decoder under test: the one thing this changes (auto = what a run picks on `device`).
-    analysis_episode.FrameReader = partial(FrameReader, decoder=decoder)
     detector = load_detector("retinaface", device)  # cached: the run below reuses it
     detector.detect([np.zeros((180, 320, 3), np.uint8)] * 2, 0.25, 0.5)
     if device.startswith("cuda"):
@@ -112,7 +111,7 @@ def episode(clip: str, device: str, decoder: str, out: str, wait: bool) -> dict:
         sys.stdin.readline()
     warnings: list[str] = []
     started = time.time()
-    analysis = analysis_episode.analyze_episode(
+    analysis = analyze_episode(
         parse_episode_id("gpucheck-s01e01"),
         info,
         "run1",
@@ -139,17 +138,11 @@ def episode(clip: str, device: str, decoder: str, out: str, wait: bool) -> dict:
         "end": ended,
         "detections": len(dets),
         "tracks": analysis.tracks.num_rows,
-        "decoder": _decoder_label(device, decoder),
+        "decoder": analysis.decoder,  # what really decoded (the manifest's `decoder`)
         "torch_peak_bytes": peak,
         "warnings": warnings,
         "out": out,
     }
-
-
-def _decoder_label(device: str, decoder: str) -> str:
-    from screentime.vision.decoding import choose_decoder
-
-    return choose_decoder(device, decoder).label
 
 
 def _sync(device: str) -> None:
