@@ -80,17 +80,25 @@ def test_the_daemon_runs_sensor_and_backfill_runs_within_the_limits(tmp_path, ca
     with resources.as_file(resources.files("screentime.pipelines").joinpath("dagster.yaml")) as template:
         shutil.copy(template, tmp_path / "home" / "dagster.yaml")
     bin_dir = os.path.dirname(sys.executable)
-    daemon = subprocess.Popen([os.path.join(bin_dir, "dagster-daemon"), "run", "-w", str(write_workspace(tmp_path))],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as handle:  # read back when a wait times out: why the daemon did not act
+        workspace = str(write_workspace(tmp_path))
+        daemon = subprocess.Popen([os.path.join(bin_dir, "dagster-daemon"), "run", "-w", workspace], env=env,
+                                  stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
             episode_runs = dg.RunsFilter(job_name="episode_job")  # not the show roll-ups they cause
-            wait_until(lambda: len(instance.get_runs(episode_runs)) == 2, "the sensor's two runs")
+            # Generous: the daemon first starts a code server that imports torch, and CI runs other
+            # daemons beside this one (a timeout says what the sensor and the daemon did).
+            wait_until(lambda: len(instance.get_runs(episode_runs)) >= 2, "the sensor's two runs", 420,
+                       explain=lambda: daemon_report(instance, log))
+            assert len(instance.get_runs(episode_runs)) == 2, daemon_report(instance, log)
             queued = subprocess.run([os.path.join(bin_dir, "screentime"), "backfill", "show", "--season", "1"],
                                     env=env, capture_output=True, text=True, timeout=120)
             assert queued.returncode == 0, queued.stderr
             runs = wait_until(lambda: (r := instance.get_runs(episode_runs)) and len(r) == 4
-                              and all(run.is_finished for run in r) and r, "four finished runs")
+                              and all(run.is_finished for run in r) and r, "four finished runs",
+                              explain=lambda: daemon_report(instance, log))
             assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 4
             by_episode = {}
             for run in runs:
@@ -106,11 +114,22 @@ def test_the_daemon_runs_sensor_and_backfill_runs_within_the_limits(tmp_path, ca
         daemon.wait(10)
 
 
-def wait_until(condition, what: str, timeout_s: float = 300):
+def wait_until(condition, what: str, timeout_s: float = 300, explain=lambda: ""):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}\n{explain()}")
+
+
+def daemon_report(instance: dg.DagsterInstance, log) -> str:
+    """The discovery sensor's last ticks (status, skip reason, error) and the daemon's log tail."""
+    lines = []
+    for state in instance.all_instigator_state():
+        for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=3):
+            error = tick.error.message.strip() if tick.error else ""
+            lines.append(f"{state.name}: {tick.status.value} {tick.skip_reason or ''} {error}".rstrip())
+    runs = [(r.job_name, r.status.value, r.tags.get("dagster/partition")) for r in instance.get_runs()]
+    return "\n".join(["ticks:", *lines, f"runs: {runs}", "daemon log:", log.read_text(errors="replace")[-4000:]])

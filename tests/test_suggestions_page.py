@@ -25,7 +25,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from screentime.contracts.names import SHOWS
+from screentime.contracts.names import SHOW_JOB, SHOWS
 from screentime.identity.registry import load_registry
 from screentime.identity.review import read_show_numbers
 from screentime.identity.show_rollup import update_show
@@ -70,6 +70,13 @@ def test_a_split_show_is_fixed_by_accepting_suggestions_only(tmp_path, identity_
     api = browser = None
     shots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
     try:
+        # On its first tick the show_rollup sensor asks for a roll-up of the episodes published above;
+        # it counts whatever version is newest when it runs. The reviewer starts once it is done, so
+        # that every decision below is counted by its own edit run (on a fast machine the roll-up
+        # could otherwise land after the decisions, count them itself, and leave no edit run).
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            wait_for(lambda: (runs := instance.get_runs(dg.RunsFilter(job_name=SHOW_JOB)))
+                     and all(run.is_finished for run in runs), 180, 0.5, "the start-up roll-up")
         api = start_api({**env, "SCREENTIME_DAGSTER_URL": dagster.url}, tmp_path / "api.log")
         browser = Browser(tmp_path / "chromium", width=1280, height=900)
         browser.open(f"{api.url}/suggestions?show={SHOW}")
