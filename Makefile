@@ -54,7 +54,7 @@ ui: home
 validate: home
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
-# Decode-only, the plain script, Screentime at the defaults and full size (multi- and single-face 720p), peak RSS; writes bench/RESULTS.md.
+# Decode-only, the plain script, Screentime at the defaults, every frame whole and full size (a pan over small faces, a close-up, group_shots); writes bench/RESULTS.md.
 bench: install
 	$(BIN)/python bench/bench_pipeline.py
 

@@ -9,7 +9,7 @@ from screentime.vision.devices import resolve_device
 def test_defaults_are_valid():
     options = RunOptions()
     assert options.fps == 0 and options.device == "auto" and options.detector == "retinaface"
-    assert options.full_detect_every == 1  # every frame detected whole unless asked
+    assert options.full_detect_every == 8  # in shots of small faces, a full pass every 8 frames, faces followed between
 
 
 @pytest.mark.parametrize("field, value, words", [

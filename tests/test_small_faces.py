@@ -231,9 +231,9 @@ def test_the_defaults_keep_the_full_size_detectors_faces_on_a_pan_over_small_fac
     coarse_only = analyse(video, tmp_path, small_face_px=0)
     assert kept(full, coarse_only) < 0.8  # det_size alone loses them ...
     assert kept(full, defaults) >= 0.97  # ... the defaults keep them
-    counts = defaults.counts  # every frame above det_size: in full, or on regions between full passes
-    assert counts.frames_fine + counts.frames_regions == counts.frames_analyzed and counts.frames_fine >= 16 / 8
-    assert coarse_only.counts.frames_fine == 0 and coarse_only.counts.frames_regions == 0
+    counts = defaults.counts  # every frame above det_size: in full, or followed between full passes
+    assert counts.frames_fine + counts.frames_followed == counts.frames_analyzed and counts.frames_fine >= 16 / 8
+    assert coarse_only.counts.frames_fine == 0 and coarse_only.counts.frames_followed == 0
 
 
 def test_shots_with_bigger_faces_stay_below_full_size(group_shots, tmp_path):

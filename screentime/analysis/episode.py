@@ -31,10 +31,11 @@ from screentime.storage import Storage
 from screentime.vision.cut_model import CutDetector
 from screentime.vision.detectors import DetectorInfo, load_detector
 from screentime.vision.devices import gpu_memory_budget, resolve_device
+from screentime.vision.flow import FaceFlow
 from screentime.vision.memory import budget_bytes, plan_frames
-from screentime.vision.regions import RegionSchedule
+from screentime.vision.regions import FullPassSchedule
 from screentime.vision.shots import shots_table
-from screentime.vision.small_faces import FINE, REGIONS, DetectorInputs, SmallFacePolicy, detect_frames
+from screentime.vision.small_faces import FINE, FOLLOWED, DetectorInputs, SmallFacePolicy, detect_frames
 from screentime.vision.tracking import FaceTracker
 from screentime.vision.video import (
     FrameReader,
@@ -70,7 +71,7 @@ class EpisodeAnalysis:
     export_failures: int
     seconds: float
     frames_fine: int = 0  # frames detected in full at a larger input than det_size (see screentime.vision.small_faces)
-    frames_regions: int = 0  # frames detected only around the tracked faces (see screentime.vision.regions)
+    frames_followed: int = 0  # frames whose faces were followed between full passes (see screentime.vision.regions)
     timestamp_repairs: int = 0  # times the stream's presentation times went backwards (see FrameReader)
     artifacts: dict[str, str] = field(default_factory=dict)
 
@@ -92,7 +93,7 @@ class EpisodeAnalysis:
             frames_unreadable=self.frames_unreadable,
             export_failures=self.export_failures,
             frames_fine=self.frames_fine,
-            frames_regions=self.frames_regions,
+            frames_followed=self.frames_followed,
             timestamp_repairs=self.timestamp_repairs,
         )
 
@@ -189,7 +190,8 @@ def analyze_episode(
     inputs = DetectorInputs.for_video(source.width, source.height, options.det_size)
     det_width, det_height = inputs.sizes[0]  # det_size's input; the decoder makes it (FrameReader)
     small_faces = SmallFacePolicy(inputs.scales, options.small_face_px)
-    schedule = RegionSchedule(options.full_detect_every)
+    schedule = FullPassSchedule(options.full_detect_every)
+    flow = FaceFlow(source.width, source.height) if schedule.enabled and small_faces.enabled else None
     plan = plan_frames(source.width, source.height, det_width, det_height,
                        options.batch_size or (32 if device.startswith("cuda") else 2), budget_bytes(),
                        detector_budget=gpu_memory_budget(device), save_frames=options.save_frames,
@@ -208,19 +210,17 @@ def analyze_episode(
     crops = _Columns(*CROPS_SCHEMA.names)
     last_crop_at: dict[int, float] = {}
     done = 0
-    frames_fine = frames_regions = 0
+    frames_fine = frames_followed = 0
     boxes_outside = 0
     clock.update("detecting", 0, force=True)
     try:
         for batch in batched(iter(reader), batch_size):
             cuts = [shots.update(f.index, f.timestamp_s, f.det_image) for f in batch]
             starts = cuts if done else [True, *cuts[1:]]  # the episode's first frame starts a shot too
-            # Lazy: each frame is tracked before the next is detected (regions follow the tracker).
-            detected = detect_frames(detector, batch, starts, small_faces, inputs, options.min_score, schedule,
-                                     tracker.predicted)
+            detected = detect_frames(detector, batch, starts, small_faces, inputs, options.min_score, schedule, flow)
             for frame, (faces, how), cut in zip(batch, detected, cuts, strict=True):
                 frames_fine += how == FINE
-                frames_regions += how == REGIONS
+                frames_followed += how == FOLLOWED
                 if cut:
                     tracker.cut()  # no track crosses a cut
                 boxes_outside += boxes_mostly_outside(faces.xyxy, source.width, source.height)
@@ -283,7 +283,7 @@ def analyze_episode(
         frames_unreadable=reader.frames_unreadable, frames_decoded=reader.frames_decoded,
         timestamp_repairs=reader.timestamp_repairs,
         boxes_outside=boxes_outside, export_failures=writer.failed, frames_fine=frames_fine,
-        frames_regions=frames_regions,
+        frames_followed=frames_followed,
         seconds=time.monotonic() - started,
         artifacts=_written_prefixes(storage, layout, run_id, frames_table, crops_table),
     )

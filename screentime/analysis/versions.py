@@ -23,7 +23,9 @@ from screentime.contracts.errors import InvalidOption
 #    close-ups that ShotDetector missed, so tracks no longer carry one face into the next person's
 # 6: counts and lengths are what decoded, times monotone (resets repaired), each frame's duration_s
 #    (the time until the next analysed frame) in the frames table, shots timed by the stream
-ANALYSIS_REVISION = 6
+# 7: in shots of small faces the whole frame is detected every full_detect_every (8) frames and the
+#    faces followed by optical flow in between (vision/flow.py, vision/regions.py)
+ANALYSIS_REVISION = 7
 
 # Why an episode needs a run: it has no manifest, or its outputs predate the current code version.
 UNPROCESSED = "unprocessed"

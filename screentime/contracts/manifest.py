@@ -34,8 +34,9 @@ class Counts(BaseModel):
     export_failures: int = Field(0, description="JPEG writes that failed (warnings, not errors)")
     frames_fine: int = Field(0, description="frames detected in full at a larger input than det_size because their "
                              "shot had faces under small_face_px, or to look for them (a shot's first frame)")
-    frames_regions: int = Field(0, description="frames detected only on regions around the tracked faces, between "
-                                "full passes (full_detect_every); the others were detected in full")
+    frames_followed: int = Field(0, description="frames between full passes (full_detect_every) in shots of small "
+                                 "faces: their faces followed from the previous frame by optical flow, and only "
+                                 "the strips of new picture at their edges detected; the others were detected in full")
 
 
 class Timings(BaseModel):

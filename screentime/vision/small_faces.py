@@ -33,13 +33,22 @@ runs a batch through it (cut at shot starts, so a probe's answer applies to the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from screentime.vision.boxes import FaceBoxes
-from screentime.vision.regions import RegionSchedule, detect_regions, plan_regions
+from screentime.vision.flow import FaceFlow
+from screentime.vision.regions import (
+    DEFAULT_FACE_PX,
+    TRACKED_SCORE_FACTOR,
+    FullPassSchedule,
+    add_new,
+    detect_regions,
+    keep_expected,
+    plan_strips,
+)
 from screentime.vision.video import SampledFrame, detector_input_size, detector_scale, resize_for_detector
 
 # The finest input's longest side never exceeds this: full size for HD, a 1920 px input for 4K and
@@ -152,54 +161,86 @@ class DetectorInputs:
         return detector.detect([self.image(f, rung) for f in frames], self.scales[rung], min_score)
 
 
-COARSE, FINE, REGIONS = "coarse", "fine", "regions"  # how a frame was detected (see detect_frames)
+COARSE, FINE, FOLLOWED = "coarse", "fine", "followed"  # how a frame's faces were found (see detect_frames)
 
 
 def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool], policy: SmallFacePolicy,
-                  inputs: DetectorInputs, min_score: float, schedule: RegionSchedule | None = None,
-                  predicted: Callable[[], np.ndarray] | None = None) -> Iterator[tuple[FaceBoxes, str]]:
+                  inputs: DetectorInputs, min_score: float, schedule: FullPassSchedule | None = None,
+                  flow: FaceFlow | None = None) -> Iterator[tuple[FaceBoxes, str]]:
     """Detect a batch in frame order, each frame at the input the policy chooses; yields each frame's
-    faces and how it was detected: COARSE (the whole frame at det_size), FINE (the whole frame at
-    a larger input) or REGIONS (only around the faces `predicted()` expects, screentime.vision.regions).
+    faces and how they were found: COARSE (the whole frame at det_size), FINE (the whole frame at
+    a larger input) or FOLLOWED (followed from the previous frame, and the edges' new picture
+    detected: screentime.vision.regions).
 
     The batch is cut at shot starts: a shot's first frame is detected alone at the finest input (the
     probe), the rest of the shot's frames in the batch at whatever the probe decided. With a
-    `schedule` and `predicted`, frames of a shot above det_size between its full passes are
-    detected on regions; `predicted` is asked just before such a frame, so the caller tracks each
-    yielded frame before asking for the next."""
-    schedule = schedule or RegionSchedule(every=1)
+    `schedule` whose `every` > 1 and a `flow`, frames of a shot above det_size between its full
+    passes are followed. `schedule` and `flow` carry over from one batch to the next."""
+    schedule = schedule or FullPassSchedule(every=1)
+    following = flow is not None and schedule.enabled
     i, count = 0, len(frames)
     while i < count:
         j = next((k for k in range(i + 1, count) if starts_shot[k]), count)  # this segment: i..j-1
-        if starts_shot[i] and policy.start_shot():
-            probe = inputs.detect(detector, frames[i:i + 1], policy.finest, min_score)[0]
-            policy.observe(face_sizes(probe), rung_used=policy.finest)
-            schedule.full_pass(policy.finest)
-            yield probe, FINE
-            i += 1
-        elif starts_shot[i]:
-            schedule.start_shot()  # no probe: the shot's first frame is a full pass all the same
+        if starts_shot[i]:
+            schedule.start_shot()
+            if flow is not None:
+                flow.forget()
+            if policy.start_shot():
+                probe = inputs.detect(detector, frames[i:i + 1], policy.finest, min_score)[0]
+                policy.observe(face_sizes(probe), rung_used=policy.finest)
+                schedule.full_pass(policy.finest)
+                if following:
+                    flow.remember(frames[i].image, probe)
+                yield probe, FINE
+                i += 1
         while i < j:
             rung = policy.rung
-            regions = predicted is not None and schedule.enabled
-            if regions and schedule.regions_due(rung):
-                size, scale = inputs.sizes[rung], inputs.scales[rung]
-                expected = predicted()
-                plan = plan_regions(expected, scale, size)
-                if schedule.regions_cheaper(plan, size[0] * size[1]):
-                    faces = detect_regions(detector, inputs.image(frames[i], rung), plan, scale, min_score, expected)
+            if following and schedule.follow_due(rung):
+                faces = follow_frame(detector, frames[i], rung, inputs, flow, schedule, min_score)
+                if faces is not None:
                     policy.observe(face_sizes(faces), rung_used=-1)  # a partial view: may climb, never come down
-                    schedule.regions_pass(len(faces), plan.faces)
-                    yield faces, REGIONS
+                    yield faces, FOLLOWED
                     i += 1
                     continue
-            # In full: the rest of the segment at once, or one frame when regions follow it.
-            end = i + 1 if regions and rung > 0 else j
-            for faces in inputs.detect(detector, frames[i:end], rung, min_score):
+            if following and rung > 0:  # one frame in full, faces the flow expects kept down to a lower score
+                frame = frames[i]
+                expected = flow.faces if flow.at is frame.image else flow.follow(frame.image).faces
+                found = inputs.detect(detector, [frame], rung, min_score * TRACKED_SCORE_FACTOR)[0]
+                faces = keep_expected(found, expected, min_score)
+                flow.remember(frame.image, faces)
                 policy.observe(face_sizes(faces), rung_used=rung)
                 schedule.full_pass(rung)
+                yield faces, FINE
+                i += 1
+                continue
+            for faces in inputs.detect(detector, frames[i:j], rung, min_score):  # the rest of the segment
+                policy.observe(face_sizes(faces), rung_used=rung)
+                schedule.full_pass(rung)
+                if flow is not None:
+                    flow.forget()  # nothing followed from a det_size frame
                 yield faces, FINE if rung else COARSE
-            i = end
+            i = j
+
+
+def follow_frame(detector, frame: SampledFrame, rung: int, inputs: DetectorInputs, flow: FaceFlow,
+                 schedule: FullPassSchedule, min_score: float) -> FaceBoxes | None:
+    """One frame between full passes: the previous frame's faces followed into it, and the strips of
+    new picture at its edges detected once enough came in (screentime.vision.regions). None when
+    the flow lost too many faces: the frame then gets a full pass."""
+    followed = flow.follow(frame.image)
+    if not schedule.followed(len(followed.faces), followed.lost):
+        return None
+    faces = followed.faces
+    height, width = frame.image.shape[:2]
+    sides = schedule.reveal(followed.motion.revealed(width, height)) if followed.motion else []
+    if sides:
+        face_px = float(face_sizes(faces).max()) if len(faces) else DEFAULT_FACE_PX
+        image = inputs.image(frame, rung)
+        for plan in plan_strips(sides, schedule.revealed, face_px, inputs.scales[rung], inputs.sizes[rung]):
+            faces = add_new(faces, detect_regions(detector, image, plan, inputs.scales[rung], min_score))
+        schedule.looked(sides)
+        flow.add_faces(faces)
+    return faces
 
 
 def face_sizes(faces: FaceBoxes) -> np.ndarray:

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import yaml
 
-from screentime.vision.boxes import FaceBoxes, iou_matrix
+from screentime.vision.boxes import FaceBoxes
 
 
 def tracker_identity() -> dict:
@@ -70,7 +70,6 @@ class FaceTracker:
         self._tracker = BYTETracker(SimpleNamespace(**settings))
         self.tracks: dict[int, TrackSummary] = {}
         self._shot = 0
-        self._untracked = np.zeros((0, 4), np.float32)  # the last frame's boxes that got no track
 
     @property
     def info(self) -> dict:
@@ -81,28 +80,7 @@ class FaceTracker:
         matches by box overlap, so it would otherwise carry a track from one close-up to the next.
         Track ids keep counting (BYTETracker.reset() would restart them and reuse ids)."""
         self._tracker.tracked_stracks, self._tracker.lost_stracks, self._tracker.removed_stracks = [], [], []
-        self._untracked = np.zeros((0, 4), np.float32)
         self._shot += 1
-
-    def predicted(self) -> np.ndarray:
-        """Where the faces should be in the next analysed frame, (N, 4) xyxy: each live track's
-        Kalman prediction (tracked, new and recently lost ones; constant velocity, as ByteTrack
-        predicts before matching), and the last frame's boxes that got no track (too low a score
-        to start one) where they were."""
-        from ultralytics.trackers.basetrack import TrackState
-
-        stracks = [t for t in (*self._tracker.tracked_stracks, *self._tracker.lost_stracks) if t.mean is not None]
-        boxes = np.zeros((len(stracks), 4), np.float32)
-        for row, track in zip(boxes, stracks, strict=True):
-            cx, cy, aspect, h = track.mean[:4] + track.mean[4:8]  # one step of the constant-velocity model
-            if track.state != TrackState.Tracked:  # lost: ByteTrack freezes its height's velocity
-                h = track.mean[3]
-            w = aspect * h
-            row[:] = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-        untracked = self._untracked
-        if len(boxes) and len(untracked):  # a new track's first box is both
-            untracked = untracked[iou_matrix(untracked, boxes).max(axis=1) < 0.5]
-        return np.concatenate([boxes, untracked])
 
     def update(self, frame_index: int, timestamp_s: float, faces: FaceBoxes) -> np.ndarray:
         """Advance one analysed frame; return each detection's track id (-1 = none yet)."""
@@ -111,9 +89,6 @@ class FaceTracker:
                                 xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]]).astype(np.float32)
         out = self._tracker.update(_TrackerInput(faces.score, xywh.reshape(-1, 4)))
         ids = np.full(len(faces), -1, np.int32)
-        matched = np.zeros(len(faces), bool)
-        matched[np.asarray(out, np.float64).reshape(-1, 8)[:, 7].astype(int)] = True
-        self._untracked = xyxy[~matched].astype(np.float32)
         for row in out:
             track_id, det_index = int(row[4]), int(row[7])
             ids[det_index] = track_id
