@@ -39,6 +39,7 @@ from screentime.vision.small_faces import FINE, FOLLOWED, DetectorInputs, SmallF
 from screentime.vision.tracking import FaceTracker
 from screentime.vision.video import (
     FrameReader,
+    SampledFrame,
     VideoInfo,
     batched,
     effective_fps,
@@ -101,6 +102,18 @@ class EpisodeAnalysis:
     def timings(self) -> Timings:
         n = self.frames.num_rows
         return Timings(seconds=round(self.seconds, 3), fps=round(n / self.seconds, 3) if self.seconds else 0.0)
+
+
+CPU_FULL_DETECT_EVERY = 8  # measured on the CPU (docs/performance.md, "Detect less, track more")
+
+
+def full_detect_every(asked: int, device: str) -> int:
+    """`full_detect_every` for a run: as asked, or for 0 (auto) CPU_FULL_DETECT_EVERY on the CPU and
+    1 on CUDA, where a batch of full frames costs less than following faces on the CPU (the flow
+    runs at ~250 frames/s a core; the GPU detects thousands)."""
+    if asked:
+        return asked
+    return 1 if device.startswith("cuda") else CPU_FULL_DETECT_EVERY
 
 
 def crop_region(box: np.ndarray, width: int, height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
@@ -190,7 +203,7 @@ def analyze_episode(
     inputs = DetectorInputs.for_video(source.width, source.height, options.det_size)
     det_width, det_height = inputs.sizes[0]  # det_size's input; the decoder makes it (FrameReader)
     small_faces = SmallFacePolicy(inputs.scales, options.small_face_px)
-    schedule = FullPassSchedule(options.full_detect_every)
+    schedule = FullPassSchedule(full_detect_every(options.full_detect_every, device))
     flow = FaceFlow(source.width, source.height) if schedule.enabled and small_faces.enabled else None
     plan = plan_frames(source.width, source.height, det_width, det_height,
                        options.batch_size or (32 if device.startswith("cuda") else 2), budget_bytes(),
@@ -199,10 +212,14 @@ def analyze_episode(
     if plan.warning and on_warning is not None:
         on_warning(plan.warning)
     batch_size = plan.batch_size
-    reader = FrameReader(source, options.fps, options.det_size, queue_size=plan.queue_frames, device=device,
-                         decoder=load_settings().decoder, on_warning=on_warning)  # NVDEC on CUDA
-    tracker = FaceTracker(analysis_fps)
     shots = CutDetector()
+
+    def find_cut(frame: SampledFrame) -> None:  # in the decoding thread: it overlaps with detection
+        frame.cut = shots.update(frame.index, frame.timestamp_s, frame.det_image)
+
+    reader = FrameReader(source, options.fps, options.det_size, queue_size=plan.queue_frames, device=device,
+                         decoder=load_settings().decoder, on_warning=on_warning, on_sampled=find_cut)  # NVDEC on CUDA
+    tracker = FaceTracker(analysis_fps)
     sampler = FaceSampler()
     writer = ExportWriter(storage, options.jpeg_quality, max_pending=plan.pending_exports, on_warning=on_warning)
     frames = _Columns(*FRAMES_SCHEMA.names)
@@ -215,7 +232,7 @@ def analyze_episode(
     clock.update("detecting", 0, force=True)
     try:
         for batch in batched(iter(reader), batch_size):
-            cuts = [shots.update(f.index, f.timestamp_s, f.det_image) for f in batch]
+            cuts = [f.cut for f in batch]
             starts = cuts if done else [True, *cuts[1:]]  # the episode's first frame starts a shot too
             detected = detect_frames(detector, batch, starts, small_faces, inputs, options.min_score, schedule, flow)
             for frame, (faces, how), cut in zip(batch, detected, cuts, strict=True):

@@ -84,6 +84,7 @@ class SampledFrame:
     image: np.ndarray  # full-resolution BGR
     det_image: np.ndarray  # BGR scaled to the detector's input (may be `image` itself)
     duration_s: float = 0.0  # the time it stands for: until the next sampled frame (capped)
+    cut: bool = False  # it starts a new shot (set by the reader's `on_sampled`, e.g. the cut detector)
 
 
 # Still-image signatures: FFmpeg opens an image as a one-frame "video", so without this check a
@@ -172,12 +173,16 @@ class FrameReader:
 
     `device` (cpu or cuda:N) is where frames decode and scale; `decoder` names a backend (auto:
     torchcodec on CUDA, PyAV on the CPU). Where torchcodec cannot load, frames decode on the CPU
-    and `on_warning` (or Python's warnings) says so once.
+    and `on_warning` (or Python's warnings) says so once. `on_sampled` is called in the decoding
+    thread on each sampled frame, in order, before it is handed over: work that needs no model
+    (the cut detector) overlaps with detection there.
     """
 
     def __init__(self, info: VideoInfo, analysis_fps: float, det_size: int, queue_size: int = 16,
-                 device: str = "cpu", decoder: str = "auto", on_warning: Callable[[str], object] | None = None):
+                 device: str = "cpu", decoder: str = "auto", on_warning: Callable[[str], object] | None = None,
+                 on_sampled: Callable[[SampledFrame], object] | None = None):
         self.info = info
+        self.on_sampled = on_sampled
         self.decoder: DecoderChoice = choose_decoder(device, decoder)
         if self.decoder.warning is not None:
             if on_warning is not None:
@@ -252,6 +257,8 @@ class FrameReader:
                             pending.duration_s = min(timestamp - pending.timestamp_s, self.hold_cap)
                             self._put(pending)
                         pending = SampledFrame(index, timestamp, image, det)
+                        if self.on_sampled is not None:
+                            self.on_sampled(pending)
                 index += 1
             if self.frames_decoded:
                 self.stream_seconds += min(self._gap, self.hold_cap)  # the last frame's own time
