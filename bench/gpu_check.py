@@ -86,9 +86,9 @@ def passes(clip: str, device: str) -> dict:
     }
 
 
-def episode(clip: str, device: str, decoder: str, out: str, wait: bool) -> dict:
-    """One real analyze_episode, default options, after the model is loaded (and, with `wait`,
-    after a line on stdin, so that several start together)."""
+def episode(clip: str, device: str, decoder: str, out: str, wait: bool, every: int = 0) -> dict:
+    """One real analyze_episode, default options (but `full_detect_every` when not 0), after the
+    model is loaded (and, with `wait`, after a line on stdin, so that several start together)."""
     # The decoder under test: the one thing this changes (auto = what a run picks on `device`),
     # chosen as a user would, through the setting analyze_episode reads.
     os.environ["SCREENTIME_DECODER"] = decoder
@@ -115,7 +115,7 @@ def episode(clip: str, device: str, decoder: str, out: str, wait: bool) -> dict:
         parse_episode_id("gpucheck-s01e01"),
         info,
         "run1",
-        RunOptions(device=device),
+        RunOptions(device=device, full_detect_every=every),
         LocalStorage(Path(out) / "data"),
         on_warning=warnings.append,
     )
@@ -400,8 +400,9 @@ def main() -> int:
         if kind == "passes":
             print(json.dumps(passes(*rest)))
         else:
-            clip, device, decoder, out, *wait = rest
-            print(json.dumps(episode(clip, device, decoder, out, bool(wait))), flush=True)
+            clip, device, decoder, out, *flags = rest
+            every = next((int(f.removeprefix("every=")) for f in flags if f.startswith("every=")), 0)
+            print(json.dumps(episode(clip, device, decoder, out, "wait" in flags, every)), flush=True)
         return 0
 
     from screentime.vision.devices import resolve_device
@@ -424,7 +425,10 @@ def main() -> int:
         else:
             reference, candidate = ("cpu", "auto"), ("cpu", "torchcodec")
         print(f"gpu_check: detections of {candidate} against {reference}", flush=True)
-        ref = _run_worker("episode", str(check), *reference, str(_mkdir(folder / "ref")))
+        # Both detect the same frames: on CUDA a run detects every frame (full_detect_every auto = 1),
+        # so the CPU reference does too, rather than following faces between full passes.
+        same_frames = ["every=1"] if device.startswith("cuda") else []
+        ref = _run_worker("episode", str(check), *reference, str(_mkdir(folder / "ref")), *same_frames)
         cand = _run_worker("episode", str(check), *candidate, str(_mkdir(folder / "cand")))
         result["compare"] = match_detections(
             Path(ref["out"]) / "detections.npz", Path(cand["out"]) / "detections.npz", args.iou

@@ -9,7 +9,7 @@ from screentime.vision.devices import resolve_device
 def test_defaults_are_valid():
     options = RunOptions()
     assert options.fps == 0 and options.device == "auto" and options.detector == "retinaface"
-    assert options.full_detect_every == 8  # in shots of small faces, a full pass every 8 frames, faces followed between
+    assert options.full_detect_every == 0  # auto: a full pass every 8 frames on the CPU, every frame on CUDA
 
 
 @pytest.mark.parametrize("field, value, words", [
@@ -21,7 +21,7 @@ def test_defaults_are_valid():
     ("detector", "mtcnn", "unknown detector"),
     ("det_size", 10, "det_size"),
     ("batch_size", -1, "batch_size"),
-    ("full_detect_every", 0, "full_detect_every: Input should be greater than or equal to 1"),
+    ("full_detect_every", -1, "full_detect_every: Input should be greater than or equal to 0"),
     ("full_detect_every", 1001, "full_detect_every"),
     ("fps", float("nan"), "fps: Input should be a finite number"),  # not "should be <= 240"
     ("min_score", float("inf"), "min_score: Input should be a finite number"),

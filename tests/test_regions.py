@@ -227,7 +227,7 @@ def test_a_cut_ends_the_following_and_det_size_shots_never_follow():
 
 def test_a_pan_over_a_wall_of_group_photos_keeps_the_full_size_detectors_faces(group_shots, tmp_path):
     """The first 40 frames of the bench's 10 s pan, over the top row of the wall only (about 8
-    faces of 20-50 px, 1280x720): at the defaults (full_detect_every 8) most frames are followed
+    faces of 20-50 px, 1280x720): at the defaults (on the CPU a full pass every 8 frames) most frames are followed
     between full passes, keeping what the full-size detector finds, in about as many tracks."""
     from tests.pan_clip import CELL_H, compose_wall, photos_from_group_shots, render_pan, write_mjpg
     from tests.test_small_faces import analyse, kept
@@ -244,4 +244,12 @@ def test_a_pan_over_a_wall_of_group_photos_keeps_the_full_size_detectors_faces(g
     assert every.counts.frames_followed == 0
     assert kept(full, ours) >= 0.97
     assert counts.tracks <= full.counts.tracks * 1.2
-    assert ours.options.full_detect_every == 8 and every.options.full_detect_every == 1
+    assert ours.options.full_detect_every == 0 and every.options.full_detect_every == 1
+
+
+def test_auto_follows_on_the_cpu_and_detects_every_frame_on_cuda():
+    from screentime.analysis.episode import CPU_FULL_DETECT_EVERY, full_detect_every
+
+    assert full_detect_every(0, "cpu") == CPU_FULL_DETECT_EVERY == 8
+    assert full_detect_every(0, "cuda:0") == 1  # a batch of full frames is cheaper there than the CPU's flow
+    assert full_detect_every(4, "cuda:0") == 4 and full_detect_every(1, "cpu") == 1  # as asked
