@@ -72,7 +72,7 @@ class FaceFlow:
         self._grey: np.ndarray | None = None
         self._faces = FaceBoxes.empty()
         self._motion: CameraMotion | None = None  # the last step's, the guess for the next (a pan goes on)
-        self._at: np.ndarray | None = None
+        self.at: np.ndarray | None = None  # the frame (its image) whose faces are remembered
 
     def grey(self, image: np.ndarray) -> np.ndarray:
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -85,15 +85,6 @@ class FaceFlow:
         self._grey = self.grey(image) if grey is None else grey
         self._faces = faces
         self.at = image
-
-    @property
-    def at(self) -> np.ndarray | None:
-        """The frame (its image) whose faces are remembered."""
-        return self._at
-
-    @at.setter
-    def at(self, image: np.ndarray | None) -> None:
-        self._at = image
 
     def forget(self) -> None:
         self._grey, self._faces, self._motion, self.at = None, FaceBoxes.empty(), None, None

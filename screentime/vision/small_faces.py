@@ -204,10 +204,11 @@ def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool],
                     continue
             if following and rung > 0:  # one frame in full, faces the flow expects kept down to a lower score
                 frame = frames[i]
-                expected = flow.faces if flow.at is frame.image else flow.follow(frame.image).faces
+                if flow.at is not frame.image:  # (a frame the flow lost faces on was followed already)
+                    flow.follow(frame.image)
                 found = inputs.detect(detector, [frame], rung, min_score * TRACKED_SCORE_FACTOR)[0]
-                faces = keep_expected(found, expected, min_score)
-                flow.remember(frame.image, faces)
+                faces = keep_expected(found, flow.faces, min_score)
+                flow.add_faces(faces)  # the flow is at this frame: its faces are the detector's
                 policy.observe(face_sizes(faces), rung_used=rung)
                 schedule.full_pass(rung)
                 yield faces, FINE
