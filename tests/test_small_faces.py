@@ -94,6 +94,68 @@ def test_a_shot_climbs_only_as_far_as_its_smallest_face_needs():
     assert p.rung == 0 and not p.fine
 
 
+def test_a_held_shot_never_comes_down_below_its_floor_until_the_cut():
+    p = SmallFacePolicy(scales=(0.25, 0.5, 1.0), small_face_px=16)
+    p.start_shot()
+    p.observe(np.array([220.0]), rung_used=2)  # 55 px at 320: sizes alone say det_size
+    assert p.rung == 0
+    p.hold(1)  # ... but the face was found only at 640
+    assert p.rung == 1 and p.floor == 1
+    p.observe(np.array([220.0]), rung_used=1)  # comfortably big at 320: stays at 640 all the same
+    assert p.rung == 1
+    p.observe(np.array([30.0]), rung_used=1)  # a small face still makes it climb
+    assert p.rung == 2
+    p.observe(np.array([220.0]), rung_used=2)  # and come down, to the floor only
+    assert p.rung == 1
+    p.start_shot()  # the next shot starts from det_size
+    assert p.rung == 0 and p.floor == 0
+
+
+def salley_frames(count: int, det_size: int = 320) -> list:
+    """A 1280x720 shot in the style of the identity clips: a real photo (dlib's examples/johns, public
+    domain) shown 260 px tall over a blurred, dimmed copy of itself. RetinaFace finds this clear
+    face with a score of 1.00 at 640 px and at full size, and not at all at 320."""
+    from conftest import MEDIA
+
+    from screentime.vision.video import SampledFrame, detector_input_size, detector_scale, resize_for_detector
+
+    photo = cv2.imread(str(MEDIA / "john_salley_000200.jpg"))
+    assert photo is not None, "tests/media/john_salley_000200.jpg is missing"
+    small = cv2.GaussianBlur(cv2.resize(photo, (160, 90), interpolation=cv2.INTER_AREA), (0, 0), 25 / 8,
+                             borderType=cv2.BORDER_REFLECT)
+    frames = []
+    for i in range(count):
+        image = cv2.resize(small, (1280, 720), interpolation=cv2.INTER_LINEAR) // 2
+        side = 260 + 2 * i  # the identity clips' slow zoom
+        image[220:220 + side, 660:660 + side] = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+        det = resize_for_detector(image, detector_input_size(1280, 720, det_size), detector_scale(1280, 720, det_size))
+        frames.append(SampledFrame(i, i / 25, image, det))
+    return frames
+
+
+def test_a_shot_is_detected_at_an_input_that_finds_the_faces_its_probe_was_sure_of(group_shots):
+    """Size is not enough: 55 px at 320 is far above small_face_px, yet 320 finds nothing here."""
+    from screentime.vision.small_faces import rung_finding
+
+    inputs = DetectorInputs.for_video(1280, 720, 320)
+    frames = salley_frames(4)
+    detector = RecordingDetector()
+    assert len(inputs.detect(detector, frames[:1], 0, 0.5)[0]) == 0  # the miss this guards against
+    p = SmallFacePolicy(inputs.scales, 16)
+    results, fine = detect_all(detector, frames, [True, False, False, False], p, inputs, 0.5)
+    assert all(len(faces) == 1 and faces.score[0] > 0.9 for faces in results)  # every frame has the face
+    assert p.rung == 1 and fine == 4  # at 640, the lowest input that finds it
+    # the check itself: one det_size pass when det_size finds the probe's sure faces, none without any
+    close = real_frames(group_shots, 100, 1, det_size=320)
+    p = SmallFacePolicy(inputs.scales, 16)
+    p.start_shot()
+    probe = inputs.detect(detector, close, p.finest, 0.5)[0]
+    p.observe(face_sizes(probe), rung_used=p.finest)
+    detector.calls.clear()
+    assert rung_finding(detector, close[0], probe, p, inputs, 0.5) == 0 and detector.calls == [(1, 0.25)]
+    assert rung_finding(detector, close[0], probe[probe.score < 0], p, inputs, 0.5) == 0 and len(detector.calls) == 1
+
+
 @pytest.mark.parametrize("p", [policy(px=0), SmallFacePolicy(scales=(1.0,), small_face_px=16)])
 def test_the_policy_is_off_at_zero_or_when_det_size_is_the_source_size(p):
     assert not p.start_shot()
@@ -153,7 +215,8 @@ def test_a_batch_is_cut_at_the_shot_start_and_the_rest_follows_the_probe(group_s
     close = real_frames(group_shots, 100, 4)
     detector, p = RecordingDetector(), policy()
     results, fine = detect_frames(detector, close, [True, False, False, False], p, inputs, 0.5)
-    assert detector.calls == [(1, 1.0), (3, 0.5)] and fine == 1 and len(results) == 4
+    # the probe at full size, its frame again at 640 (its sure faces are found there), then 640
+    assert detector.calls == [(1, 1.0), (1, 0.5), (3, 0.5)] and fine == 1 and len(results) == 4
     assert all(len(faces) >= 1 for faces in results)
     assert detect_frames(detector, close[:2], [False, False], p, inputs, 0.5)[1] == 0
 
@@ -166,7 +229,7 @@ def test_a_mosaic_of_40_px_faces_is_detected_at_the_middle_rung_not_at_full_size
     detector, p = RecordingDetector(), SmallFacePolicy(inputs.scales, 16)
     mosaic = real_frames(group_shots, 0, 4, det_size=320)
     results, fine = detect_frames(detector, mosaic, [True, False, False, False], p, inputs, 0.5)
-    assert detector.calls == [(1, 1.0), (3, 0.5)] and fine == 4  # the probe at full size, then 640
+    assert detector.calls == [(1, 1.0), (1, 0.5), (3, 0.5)] and fine == 4  # the probe at full size, then 640
     assert all(len(faces) >= 20 for faces in results)
 
 

@@ -226,6 +226,7 @@ def analyze_episode(
     dets = _Columns(*DETECTIONS_SCHEMA.names)
     crops = _Columns(*CROPS_SCHEMA.names)
     last_crop_at: dict[int, float] = {}
+    previous_rows = 0  # where the previous analysed frame's detections start in `dets`
     done = 0
     frames_fine = frames_followed = 0
     boxes_outside = 0
@@ -243,6 +244,9 @@ def analyze_episode(
                 boxes_outside += boxes_mostly_outside(faces.xyxy, source.width, source.height)
                 faces = faces.clipped(source.width, source.height)  # then the tables hold in-frame boxes
                 ids = tracker.update(frame.index, frame.timestamp_s, faces)
+                for det_index, track_id in tracker.confirmed:  # a new track's first face, one frame back
+                    dets.data["track_id"][previous_rows + det_index] = track_id
+                previous_rows = len(dets.data["track_id"])
                 frame_path = None
                 if options.save_frames:
                     key = layout.frame_key(run_id, frame.index)

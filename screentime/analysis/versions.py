@@ -25,7 +25,10 @@ from screentime.contracts.errors import InvalidOption
 #    (the time until the next analysed frame) in the frames table, shots timed by the stream
 # 7: in shots of small faces the whole frame is detected every full_detect_every (8) frames and the
 #    faces followed by optical flow in between (vision/flow.py, vision/regions.py)
-ANALYSIS_REVISION = 7
+# 8: a track starts at its first detection, not one analysed frame later (ByteTrack confirms a new
+#    track on its second frame; vision/tracking.py puts the first one back), and a shot is detected
+#    at an input that finds every face its probe was sure of (vision/small_faces.py, rung_finding)
+ANALYSIS_REVISION = 8
 
 # Why an episode needs a run: it has no manifest, or its outputs predate the current code version.
 UNPROCESSED = "unprocessed"

@@ -18,7 +18,13 @@ and 8K), e.g. 320 -> 640 -> full size for 1280x720.
 - it stays there until the next cut, or comes down when a frame detected at its input has faces
   and all of them would be comfortably large (`1.5 x small_face_px`) at a smaller input. A face's
   size is the geometric mean of its box's width and height;
-- a probe that finds no faces, or only large ones, leaves the shot at `det_size`.
+- a probe that finds no faces, or only large ones, leaves the shot at `det_size`;
+- the shot's input must find what the probe was sure of: the probe's frame is detected again at
+  the input the sizes chose, and while a face the probe scored `SURE_SCORE` or more is not found
+  there, the shot goes a rung up, and never comes down below that rung until the next cut. Face
+  size alone is not enough: a clear 220 px face (a dark face under a cap, lit from above) that
+  RetinaFace scores 1.00 at full size is not found at all at 320 px, though 55 px there is far
+  above `small_face_px`; its shot would have had no one on screen.
 
 So a close-up is detected at `det_size`, a group shot whose faces are 40 px in a 1280x720 frame at
 640 (not at full size), and only a crowd of 20 px faces at full size.
@@ -38,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from screentime.vision.boxes import FaceBoxes
+from screentime.vision.boxes import FaceBoxes, iou_matrix
 from screentime.vision.flow import FaceFlow
 from screentime.vision.regions import (
     DEFAULT_FACE_PX,
@@ -55,6 +61,8 @@ from screentime.vision.video import SampledFrame, detector_input_size, detector_
 # 8K (whose faces are 2-4x bigger in pixels at the same framing), so memory and time stay bounded.
 FINE_MAX_SIDE = 1920
 LEAVE_FINE_FACTOR = 1.5  # hysteresis: come down only when every face is this much over small_face_px
+SURE_SCORE = 0.9  # a probe's face this sure must be found at its shot's input (the backdrop's blurred faces: 0.3-0.7)
+FOUND_IOU = 0.3  # a probe face counts as found at the shot's input when a box there overlaps it this much
 
 
 def fine_size(width: int, height: int, det_size: int) -> int:
@@ -87,6 +95,7 @@ class SmallFacePolicy:
     scales: tuple[float, ...]  # source -> each input of the ladder, smallest (det_size) first
     small_face_px: float  # at the shot's input; 0 turns the policy off (always det_size)
     rung: int = 0  # the current shot's rung of the ladder (0 = det_size)
+    floor: int = 0  # the current shot never comes down below this rung (see `hold`)
     probes: int = 0
 
     def __post_init__(self) -> None:
@@ -109,9 +118,14 @@ class SmallFacePolicy:
 
     def start_shot(self) -> bool:
         """A shot starts: forget the last one. True when its first frame should be probed (finest)."""
-        self.rung = 0
+        self.rung = self.floor = 0
         self.probes += int(self.enabled)
         return self.enabled
+
+    def hold(self, rung: int) -> None:
+        """The shot's faces need at least this rung (found there, missed below): stay at or above it."""
+        self.floor = max(self.floor, rung)
+        self.rung = max(self.rung, self.floor)
 
     def observe(self, face_sizes_px: np.ndarray, rung_used: int) -> None:
         """Report one frame's faces (their sizes in source pixels, see `face_sizes`), in frame order,
@@ -126,7 +140,8 @@ class SmallFacePolicy:
         if smallest * self.scales[self.rung] < self.small_face_px:
             self.rung = self._rung_for(smallest, self.small_face_px)
         elif rung_used >= self.rung:  # seen at the shot's input: may come down
-            self.rung = min(self.rung, self._rung_for(smallest, self.small_face_px * LEAVE_FINE_FACTOR))
+            comfortable = self._rung_for(smallest, self.small_face_px * LEAVE_FINE_FACTOR)
+            self.rung = max(self.floor, min(self.rung, comfortable))
 
     def _rung_for(self, face_px: float, wanted_px: float) -> int:
         """The smallest rung at which a face of `face_px` source pixels is `wanted_px` or more."""
@@ -188,6 +203,7 @@ def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool],
             if policy.start_shot():
                 probe = inputs.detect(detector, frames[i:i + 1], policy.finest, min_score)[0]
                 policy.observe(face_sizes(probe), rung_used=policy.finest)
+                policy.hold(rung_finding(detector, frames[i], probe, policy, inputs, min_score))
                 schedule.full_pass(policy.finest)
                 if following:
                     flow.remember(frames[i].image, probe)
@@ -221,6 +237,21 @@ def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool],
                     flow.forget()  # nothing followed from a det_size frame
                 yield faces, FINE if rung else COARSE
             i = j
+
+
+def rung_finding(detector, frame: SampledFrame, probe: FaceBoxes, policy: SmallFacePolicy, inputs: DetectorInputs,
+                 min_score: float) -> int:
+    """The lowest rung, from the policy's, at which the probe's frame shows every face the probe
+    was sure of (score >= SURE_SCORE); the finest when none below does. The probe's frame is
+    detected again at each rung tried: one det_size pass per shot when the sizes were right."""
+    sure = probe.xyxy[probe.score >= SURE_SCORE]
+    rung = policy.rung
+    while len(sure) and rung < policy.finest:
+        found = inputs.detect(detector, [frame], rung, min_score)[0]
+        if len(found) and bool((iou_matrix(sure, found.xyxy).max(axis=1) >= FOUND_IOU).all()):
+            break
+        rung += 1
+    return rung
 
 
 def follow_frame(detector, frame: SampledFrame, rung: int, inputs: DetectorInputs, flow: FaceFlow,
