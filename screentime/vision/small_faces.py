@@ -61,7 +61,7 @@ from screentime.vision.video import SampledFrame, detector_input_size, detector_
 # 8K (whose faces are 2-4x bigger in pixels at the same framing), so memory and time stay bounded.
 FINE_MAX_SIDE = 1920
 LEAVE_FINE_FACTOR = 1.5  # hysteresis: come down only when every face is this much over small_face_px
-SURE_SCORE = 0.9  # a probe's face this sure must be found at its shot's input (the backdrop's blurred faces: 0.3-0.7)
+SURE_SCORE = 0.95  # a probe's face this sure must be found at its shot's input (blurred backdrop copies: up to 0.89)
 FOUND_IOU = 0.3  # a probe face counts as found at the shot's input when a box there overlaps it this much
 
 
