@@ -21,6 +21,7 @@ nothing was found wrong with data; see docs/storage.md).
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 
 import dagster as dg
@@ -65,12 +66,16 @@ def episode_check(asset: str, description: str) -> Callable[[Callable[..., tuple
             *(inspect.Parameter(table, positional, annotation=pa.Table) for table in tables),
         ], return_annotation=dg.AssetCheckResult)
         evaluate.__name__ = name
-        declared = dg.asset_check(
-            asset=asset, name=name, description=description, partitions_def=episode_partitions,
-            additional_ins={table: dg.AssetIn(input_manager_key=TABLE_IO_MANAGER) for table in tables
-                            if table != asset},
-            required_resource_keys={"storage"} if RUN in params else None,
-        )(evaluate)
+        with warnings.catch_warnings():
+            # Partitioned checks are a Dagster preview, used knowingly (they run in episode_job per episode),
+            # so users need not read the warning on every `screentime` command and code-server start.
+            warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def")
+            declared = dg.asset_check(
+                asset=asset, name=name, description=description, partitions_def=episode_partitions,
+                additional_ins={table: dg.AssetIn(input_manager_key=TABLE_IO_MANAGER) for table in tables
+                                if table != asset},
+                required_resource_keys={"storage"} if RUN in params else None,
+            )(evaluate)
         EPISODE_CHECKS.append(declared)
         return declared
 
