@@ -14,7 +14,9 @@ leaves them out), so this set is optional and fetched explicitly:
 
 Either way each photo's sha256 is checked, then CACHE/celebs.labels.json is written and
 make_identity_clip.py makes CACHE/celebs.mp4 and CACHE/celebs.json (1280x720, 61 shots, 86 s), which
-bench/bench_identity.py then scores with the other sets. It also makes CACHE/celebs_grey.mp4 + .json,
+bench/bench_identity.py then scores with the other sets, and CACHE/celebs_ep1.mp4 and celebs_ep2.mp4
+(each person's photos dealt alternately: two episodes of one show, for linking people across a
+show). It also makes CACHE/celebs_grey.mp4 + .json,
 the same photos as shared/media/bbt_people.mp4 shows its stills: 150x150 greyscale crops of the face
 (the middle 1.1/1.5 of each crop) shown 300-420 px tall. Who is who: deepface's own pair files
 (master.csv, face-recognition-pivot.csv) agree with every label below; img11_reflection.jpg (a mirrored
@@ -157,6 +159,16 @@ def main() -> None:
     grey_labels = args.cache / "celebs_grey.labels.json"
     grey_labels.write_text(json.dumps(grey, indent=1))
     make_clip(stills, grey_labels, args.cache / "celebs_grey", "--sizes", "0.417,0.5,0.583")
+    # two episodes of one show: each person's photos dealt alternately (people with 2 photos are in both)
+    dealt = ({}, {})
+    seen: dict[str, int] = {}
+    for name, entry in labels.items():
+        k = seen[entry["person"]] = seen.get(entry["person"], -1) + 1
+        dealt[k % 2][name] = entry
+    for number, episode in enumerate(dealt, 1):
+        path = args.cache / f"celebs_ep{number}.labels.json"
+        path.write_text(json.dumps(episode, indent=1))
+        make_clip(photos, path, args.cache / f"celebs_ep{number}")
 
 
 def grey_still(path: Path, crop: list[int], side: int = 150) -> np.ndarray:
