@@ -22,7 +22,7 @@ and 8K), e.g. 320 -> 640 -> full size for 1280x720.
 - the shot's input must find what the probe was sure of: the probe's frame is detected again at
   the input the sizes chose, and while a face the probe scored `SURE_SCORE` or more is not found
   there, the shot goes a rung up, and never comes down below that rung until the next cut. Face
-  size alone is not enough: a clear 220 px face (a dark face under a cap, lit from above) that
+  size alone is not enough: a clear 220 px face (a dark face under a cap, over a blurred copy) that
   RetinaFace scores 1.00 at full size is not found at all at 320 px, though 55 px there is far
   above `small_face_px`; its shot would have had no one on screen.
 
