@@ -81,6 +81,9 @@ def test_the_daemon_runs_sensor_and_backfill_runs_within_the_limits(tmp_path, ca
         shutil.copy(template, tmp_path / "home" / "dagster.yaml")
     bin_dir = os.path.dirname(sys.executable)
     log = tmp_path / "daemon.log"
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]):
+        pass  # its SQLite storage is made here, before the daemon: two processes making a fresh one race
+        #       ("table alembic_version already exists" killed the daemon once in CI, so it made no runs)
     with open(log, "wb") as handle:  # read back when a wait times out: why the daemon did not act
         workspace = str(write_workspace(tmp_path))
         daemon = subprocess.Popen([os.path.join(bin_dir, "dagster-daemon"), "run", "-w", workspace], env=env,

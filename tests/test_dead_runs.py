@@ -320,6 +320,8 @@ def test_under_the_daemon_a_killed_run_frees_the_queue_within_a_minute(tmp_path,
         shutil.copyfile(shipped, home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "SCREENTIME_DATA_DIR": str(data), "STORAGE_BACKEND": "local",
            "SCREENTIME_VIDEOS_DIR": str(videos)}
+    with dg.DagsterInstance.from_config(str(home)):
+        pass  # its SQLite storage made before the daemon starts (test_concurrency.py: two processes making it race)
     daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(write_workspace(tmp_path))], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
