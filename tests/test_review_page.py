@@ -707,3 +707,20 @@ def test_the_page_links_the_suggestions_shows_each_cards_likeliest_matches_and_s
               f".map((c) => Number(c.dataset.id))) === {as_js}", 10)
     by_api = page.people(sort="duplicated")["people"]
     assert [p["id"] for p in by_api[:len(order)]] == order
+
+
+def test_an_unchanged_show_is_loaded_once_so_a_chooser_opened_at_once_stays_open(page):
+    """The versions the event stream says while the page first loads are the ones that load shows: no
+    second load redraws the cards, and a split chooser opened at once with them, under a reviewer who
+    starts at once (CI saw the chooser vanish so)."""
+    person = page.people(limit=1)["people"][0]
+    key = person["tracks"][0]["track"]
+    page.open(f"/review?show={SHOW}")
+    page.focus(f'{card(person["id"])} .track[data-track="{key}"]')
+    page.key("c")
+    page.wait("document.querySelectorAll('.cutter .cut-crop').length > 0")
+    page.sleep(1.5)  # the event stream's first versions have come by now
+    assert page.js("document.querySelectorAll('.cutter .cut-crop').length") > 0
+    loads = page.js("performance.getEntriesByType('resource')"
+                    ".filter((e) => new URL(e.name).pathname.endsWith('/people')).length")
+    assert loads == 1

@@ -81,12 +81,19 @@ async function load() {
   try {
     const view = await getJson(query());
     await Promise.all([trackPages(view), likelyMatches(view.version)]);
+    if (olderThanShown(view)) return;  // a load that began before another one's newer edit ended
     render(view);
     if (state.problemKind === "load") problem("");
     suggestionsLink();
   } catch (e) {
     problem(e.message, "load");
   }
+}
+
+function olderThanShown(view) {
+  const shown = document.body.dataset;
+  return view.version < Number(shown.version ?? -1) ||
+    (view.version === Number(shown.version) && (view.numbers_version ?? -1) < Number(shown.numbers || -1));
 }
 
 function render(view) {
@@ -555,27 +562,31 @@ function updateSelection() {
     : `Merge ${labels.slice(1).join(", ")} into ${labels[0]}`;
 }
 
-// Live: another reviewer's edit, a link or Dagster's recount changes a version; load again then
-// (one load at a time; one more after it when versions moved meanwhile). An open "Move to…" or
-// split chooser is not redrawn away under the reviewer: the load waits until it closes (its edit
-// is checked against the newest version anyway). live.js: followShow.
+// Live: another reviewer's edit, a link or Dagster's recount changes a version; load again then.
+// One load at a time, the page's first one included, and a load only while the versions said live
+// are newer than the ones the page shows: the versions the event stream says as the page opens are
+// the ones its first load shows, so they load nothing again (a second load would redraw the cards,
+// and a chooser opened meanwhile, under a reviewer who starts at once). An open "Move to…" or split
+// chooser is not redrawn away under the reviewer: the load waits until it closes (its edit is
+// checked against the newest version anyway). live.js: followShow.
 function followVersions() {
-  let loading = null, again = false, waiting = false;
+  let loading = null, latest = null, waiting = false;
   const run = () => {
+    if (loading || !latest || !newer(latest)) return;
     if (document.querySelector(".picker, .cutter")) {
       if (!waiting) { waiting = true; setTimeout(() => { waiting = false; run(); }, 300); }
       return;
     }
-    again = false;
-    loading = load().finally(() => { loading = null; if (again) run(); });
+    loading = load().finally(() => { loading = null; run(); });
   };
-  followShow(SHOW, (v) => {
-    const seen = String(v.version) === document.body.dataset.version &&
-      String(v.numbers_version ?? "") === document.body.dataset.numbers;
-    if (seen) return;
-    if (loading) { again = true; return; }
-    run();
-  });
+  loading = load().finally(() => { loading = null; run(); });
+  followShow(SHOW, (v) => { latest = v; run(); });
+}
+
+// Whether versions (of the people, of the numbers counted) are newer than the ones the page shows.
+function newer(v) {
+  const shown = document.body.dataset;
+  return v.version > Number(shown.version ?? -1) || (v.numbers_version ?? -1) > Number(shown.numbers || -1);
 }
 
 function cards() {
@@ -797,7 +808,4 @@ for (const pager of document.querySelectorAll(".pager")) {
 $("#by").value = localStorage.getItem("screentime.by") || "";
 $("#token").value = sessionStorage.getItem("screentime.token") || "";
 if (!SHOW) problem("Open this page as /review?show=<show> or /review?show=<show>&ep=<episode id>.");
-else {
-  load();
-  followVersions();
-}
+else followVersions();  // the first load too
