@@ -15,13 +15,20 @@ Clips (those present are run):
   (1 person each), scored by their people count.
 Truth files and the scoring rules: screentime/identity/evaluation.py.
 
-usage: .venv/bin/python bench/bench_identity.py [--only NAME[,NAME]] [--write]   (--write updates
-       bench/RESULTS.md's identity section)
+With --sweep, each scored clip is also grouped again from its run's own embeddings at group
+distances from 0.7x to 1.3x the embedder's calibrated one (the pipeline's grouping and screen time,
+every other distance as calibrated), and a table of F1 and screen-time error per clip and distance
+follows: how wide the window of distances is that suits every set, the measure of how far the
+calibration can be trusted on people it was never set on.
+
+usage: .venv/bin/python bench/bench_identity.py [--only NAME[,NAME]] [--sweep] [--write]   (--write
+       updates bench/RESULTS.md's identity section)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -40,9 +47,11 @@ from bench_pipeline import machine  # noqa: E402
 from screentime.identity.embedders import DEFAULT_EMBEDDER, calibration, load_embedder  # noqa: E402
 from screentime.identity.episode import embed_tracks, episode_people, group_episode  # noqa: E402
 from screentime.identity.evaluation import main_people, score_people  # noqa: E402
+from screentime.identity.screen_time import FrameSeconds, screen_time_table  # noqa: E402
 from screentime.identity.show import link_episode  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "media"
+SWEEP = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 SETS = ROOT / "bench" / "out" / "identity_sets"
 MEDIA = ROOT / "tests" / "media"
 
@@ -94,10 +103,11 @@ def tracks_across_cuts(tracks, truth: dict) -> int:
     return count
 
 
-def bench_clip(name: str, video: Path, truth_path: Path | None, expected: int | None, tmp: Path, embedder) -> dict:
+def bench_clip(name: str, video: Path, truth_path: Path | None, expected: int | None, tmp: Path, embedder,
+               sweep: bool = False) -> dict:
     run_dir, manifest = run_job(video, tmp / name, "bench-s01e01")
     table = {n: pq.read_table(run_dir / f"{n}.parquet") for n in
-             ("faces", "tracks", "detections", "people", "screentime", "embeddings")}
+             ("faces", "tracks", "detections", "people", "screentime", "embeddings", "frames", "crops")}
     minutes = manifest["source"]["duration_s"] / 60
     cpu = time.process_time()
     embedded, _ = embed_tracks(table["faces"], table["tracks"], embedder)
@@ -111,9 +121,42 @@ def bench_clip(name: str, video: Path, truth_path: Path | None, expected: int | 
         truth = json.loads(truth_path.read_text())
         score = score_people(table["tracks"], table["people"], table["screentime"], truth)
         row.update(score.as_dict(), across_cuts=tracks_across_cuts(table["tracks"], truth))
+        if sweep:
+            row["sweep"] = sweep_group(table, manifest, truth)
     else:
         row.update(truth_people=expected)
     return row
+
+
+def sweep_group(table: dict, manifest: dict, truth: dict) -> dict[float, tuple[float, float]]:
+    """{factor: (F1, screen-time error)} with the run's embeddings grouped at factor x the group
+    distance, and screen time counted as the `screentime` step counts it."""
+    calibrated = calibration()
+    frame_seconds = FrameSeconds(table["frames"], manifest["analysis_fps"])
+    out = {}
+    for factor in SWEEP:
+        people = group_episode(table["embeddings"], table["detections"],
+                               dataclasses.replace(calibrated, group=calibrated.group * factor))
+        seconds = screen_time_table(table["detections"], people, table["crops"], frame_seconds,
+                                    manifest["source"]["duration_s"])
+        score = score_people(table["tracks"], people, seconds, truth)
+        out[factor] = (score.f1, score.time_error)
+    return out
+
+
+def sweep_markdown(rows: list[dict]) -> list[str]:
+    swept = [r for r in rows if "sweep" in r]
+    if not swept:
+        return []
+    group = calibration().group
+    lines = ["", f"F1 / screen-time error at each group distance (`{DEFAULT_EMBEDDER}`, calibrated {group}):", "",
+             "| group distance | " + " | ".join(r["clip"] for r in swept) + " | worst F1 |",
+             "|---" * (len(swept) + 2) + "|"]
+    for factor in SWEEP:
+        cells = [r["sweep"][factor] for r in swept]
+        lines.append(f"| {group * factor:.3f} ({factor:.1f}x) | " + " | ".join(f"{f:.2f} / {e:.0%}" for f, e in cells)
+                     + f" | {min(f for f, _ in cells):.2f} |")
+    return lines
 
 
 def show_level(first: tuple, second: tuple, tmp: Path) -> dict:
@@ -178,6 +221,7 @@ def markdown(rows: list[dict], show: list[dict]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="")
+    parser.add_argument("--sweep", action="store_true", help="F1 over a range of group distances too")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -187,7 +231,7 @@ def main() -> None:
         for name, video, truth, expected in clips():
             if only and name not in only:
                 continue
-            rows.append(bench_clip(name, video, truth, expected, Path(tmp), embedder))
+            rows.append(bench_clip(name, video, truth, expected, Path(tmp), embedder, args.sweep))
             print(markdown(rows[-1:], [])[-1], flush=True)
         pairs = sorted(SETS.glob("*_ep1.mp4"))
         for ep1 in pairs:
@@ -195,7 +239,7 @@ def main() -> None:
             if ep2.exists() and (not only or ep1.stem.replace("_ep1", "") in only):
                 show.append(show_level((ep1.stem, ep1, ep1.with_suffix(".json")),
                                        (ep2.stem, ep2, ep2.with_suffix(".json")), Path(tmp)))
-    lines = markdown(rows, show)
+    lines = markdown(rows, show) + sweep_markdown(rows)
     print("\n".join(lines))
     if args.write:
         write_results(lines)

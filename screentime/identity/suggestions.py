@@ -31,8 +31,9 @@ from screentime.identity.show import nearest_key, show_nearest
 from screentime.storage.base import Storage
 from screentime.storage.parquet import table_from_parquet
 
-# Pairs farther apart than this are not suggested: 1.5 x the group distance (0.63 for faceres),
-# past the median distance between different people's photos (0.64).
+# Pairs farther apart than this are not suggested: 1.5 x the group distance, about the median
+# distance between different people's faces (0.13 for dlib's vectors, median 0.13 on the test
+# clips' tracks, bench/bench_embeddings.py; 0.63 for FaceRes's, median 0.64).
 SUGGEST_FACTOR = 1.5
 CACHED_RUNS = 512
 

