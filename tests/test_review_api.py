@@ -295,13 +295,3 @@ def test_the_reviewed_mark_is_an_edit_with_a_filter_and_old_registries_load(show
     for who in old["identities"].values():
         who.pop("reviewed", None)  # a registry written before the mark existed
     assert PeopleRegistry.model_validate(old).identities[person["id"]].reviewed is None
-
-
-def test_people_sorted_most_likely_duplicated_first(show):
-    matches = httpx.get(f"{show['url']}/shows/{SHOW}/matches", timeout=10).json()["people"]
-    assert matches
-    ordered = [p["id"] for p in people(show, limit=500, sort="duplicated")["people"]]
-    assert ordered[:len(matches)] == [p["id"] for p in matches]
-    by_seconds = people(show, limit=500)["people"]
-    assert set(ordered) == {p["id"] for p in by_seconds}  # the same people, in another order
-    assert httpx.get(f"{show['url']}/shows/{SHOW}/people", params={"sort": "nope"}, timeout=10).status_code == 422

@@ -141,6 +141,23 @@ def test_not_the_same_is_remembered_versioned_and_refused_when_stale(show):
     assert suggestions(show, limit=200)["rejected"] == 0  # undo takes it back like any edit
 
 
+def people(show, **params) -> list[dict]:
+    response = httpx.get(f"{show['url']}/shows/{SHOW}/people", params=params, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["people"]
+
+
+def test_people_sorted_most_likely_duplicated_first(show):
+    """The review API's people in the order of their likeliest duplicate (the split people first)."""
+    matches = httpx.get(f"{show['url']}/shows/{SHOW}/matches", timeout=10).json()["people"]
+    assert matches
+    ordered = [p["id"] for p in people(show, limit=500, sort="duplicated")]
+    assert ordered[:len(matches)] == [p["id"] for p in matches]
+    by_seconds = people(show, limit=500)
+    assert set(ordered) == {p["id"] for p in by_seconds}  # the same people, in another order
+    assert httpx.get(f"{show['url']}/shows/{SHOW}/people", params={"sort": "nope"}, timeout=10).status_code == 422
+
+
 def closest_different_people(show) -> tuple[dict, int, int]:
     """The first episode's two different people (by the truth) whose faces are closest: a people
     row of one, and the two identities."""

@@ -2,8 +2,8 @@
 `screentime api`, real `dagster dev` recounting after every decision.
 
 The show: the committed identity clip cut into two episodes, each run through the real Dagster
-episode job, linked with a strict link distance so that five of its six people are split (one
-of them also inside the first episode; tests/split_show.py). The reviewer only presses `a`
+episode job, linked with a strict link distance so that five of its six people are split across
+the two episodes (tests/split_show.py). The reviewer only presses `a`
 (same person) or `r` (not the same) on the pair the page shows, as the clip's truth says; every
 key is an action. Every split person must end as one person, in at most two actions each on
 average, and Dagster's recount must count the last version. The figures (actions per fixed
