@@ -111,10 +111,10 @@ def test_a_held_shot_never_comes_down_below_its_floor_until_the_cut():
     assert p.rung == 0 and p.floor == 0
 
 
-def salley_frames(count: int, det_size: int = 320) -> list:
+def salley_frames(count: int, det_size: int = 320, side: int = 260) -> list:
     """A 1280x720 shot in the style of the identity clips: a real photo (dlib's examples/johns, public
-    domain) shown 260 px tall over a blurred, dimmed copy of itself. RetinaFace finds this clear
-    face with a score of 1.00 at 640 px and at full size, and not at all at 320."""
+    domain) shown `side` px tall over a blurred, dimmed copy of itself. At 260 px RetinaFace finds
+    this clear face with a score of 1.00 at 640 px and at full size, and not at all at 320."""
     from conftest import MEDIA
 
     from screentime.vision.video import SampledFrame, detector_input_size, detector_scale, resize_for_detector
@@ -126,8 +126,8 @@ def salley_frames(count: int, det_size: int = 320) -> list:
     frames = []
     for i in range(count):
         image = cv2.resize(small, (1280, 720), interpolation=cv2.INTER_LINEAR) // 2
-        side = 260 + 2 * i  # the identity clips' slow zoom
-        image[220:220 + side, 660:660 + side] = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+        shown = side + 2 * i  # the identity clips' slow zoom
+        image[220:220 + shown, 660:660 + shown] = cv2.resize(photo, (shown, shown), interpolation=cv2.INTER_AREA)
         det = resize_for_detector(image, detector_input_size(1280, 720, det_size), detector_scale(1280, 720, det_size))
         frames.append(SampledFrame(i, i / 25, image, det))
     return frames
@@ -154,6 +154,30 @@ def test_a_shot_is_detected_at_an_input_that_finds_the_faces_its_probe_was_sure_
     detector.calls.clear()
     assert rung_finding(detector, close[0], probe, p, inputs, 0.5) == 0 and detector.calls == [(1, 0.25)]
     assert rung_finding(detector, close[0], probe[probe.score < 0], p, inputs, 0.5) == 0 and len(detector.calls) == 1
+
+
+def test_a_face_found_too_weakly_to_start_a_track_makes_the_shot_climb():
+    """Found is not enough: shown 90 px tall beside its 500 px blurred copy, the face scores 1.00 at
+    full size but 0.56 at 640, a detection kept (min_score 0.5) that never starts a track
+    (new_track_thresh 0.7), so the shot would have no one on screen. Its shot goes to full size."""
+    from screentime.vision.small_faces import TRACKABLE_SCORE, rung_finding
+
+    inputs = DetectorInputs.for_video(1280, 720, 320)
+    frames = salley_frames(4, side=90)
+    detector = RecordingDetector()
+    at_640 = inputs.detect(detector, frames[:1], 1, 0.5)[0]
+    weak = at_640.score[(at_640.xyxy[:, 2] - at_640.xyxy[:, 0]) < 150]  # the face, not its copy
+    assert len(weak) == 1 and 0.5 <= weak[0] < TRACKABLE_SCORE  # the case this guards against
+    p = SmallFacePolicy(inputs.scales, 16)
+    p.start_shot()
+    probe = inputs.detect(detector, frames[:1], p.finest, 0.5)[0]
+    p.observe(face_sizes(probe), rung_used=p.finest)
+    assert p.rung < p.finest  # the size alone would not go to full size
+    assert rung_finding(detector, frames[0], probe, p, inputs, 0.5) == p.finest
+    results, _ = detect_all(detector, frames, [True, False, False, False], SmallFacePolicy(inputs.scales, 16),
+                            inputs, 0.5)
+    assert all(((faces.xyxy[:, 2] - faces.xyxy[:, 0] < 150) & (faces.score >= TRACKABLE_SCORE)).sum() == 1
+               for faces in results)  # every frame has the face, trackable
 
 
 @pytest.mark.parametrize("p", [policy(px=0), SmallFacePolicy(scales=(1.0,), small_face_px=16)])

@@ -28,7 +28,8 @@ from screentime.contracts.errors import InvalidOption
 # 8: a track starts at its first detection, not one analysed frame later (ByteTrack confirms a new
 #    track on its second frame; vision/tracking.py puts the first one back), and a shot is detected
 #    at an input that finds every face its probe was sure of (vision/small_faces.py, rung_finding)
-ANALYSIS_REVISION = 8
+# 9: ...and finds it with a score that starts a track (new_track_thresh), not merely finds it
+ANALYSIS_REVISION = 9
 
 # Why an episode needs a run: it has no manifest, or its outputs predate the current code version.
 UNPROCESSED = "unprocessed"

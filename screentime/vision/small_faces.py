@@ -21,10 +21,13 @@ and 8K), e.g. 320 -> 640 -> full size for 1280x720.
 - a probe that finds no faces, or only large ones, leaves the shot at `det_size`;
 - the shot's input must find what the probe was sure of: the probe's frame is detected again at
   the input the sizes chose, and while a face the probe scored `SURE_SCORE` or more is not found
-  there, the shot goes a rung up, and never comes down below that rung until the next cut. Face
-  size alone is not enough: a clear 220 px face (a dark face under a cap, over a blurred copy) that
+  there with a score the tracker starts a track on (bytetrack.yaml's `new_track_thresh`, 0.7),
+  the shot goes a rung up, and never comes down below that rung until the next cut. Face size
+  alone is not enough: a clear 220 px face (a dark face under a cap, over a blurred copy) that
   RetinaFace scores 1.00 at full size is not found at all at 320 px, though 55 px there is far
-  above `small_face_px`; its shot would have had no one on screen.
+  above `small_face_px`; its shot would have had no one on screen. Found alone is not enough
+  either: a 65 px face beside its 500 px blurred copy is found at 320 px with a score of 0.6,
+  which is kept as a detection but never starts a track, so it was no one's screen time.
 
 So a close-up is detected at `det_size`, a group shot whose faces are 40 px in a 1280x720 frame at
 640 (not at full size), and only a crowd of 20 px faces at full size.
@@ -55,6 +58,7 @@ from screentime.vision.regions import (
     keep_expected,
     plan_strips,
 )
+from screentime.vision.tracking import load_tracker_settings
 from screentime.vision.video import SampledFrame, detector_input_size, detector_scale, resize_for_detector
 
 # The finest input's longest side never exceeds this: full size for HD, a 1920 px input for 4K and
@@ -63,6 +67,7 @@ FINE_MAX_SIDE = 1920
 LEAVE_FINE_FACTOR = 1.5  # hysteresis: come down only when every face is this much over small_face_px
 SURE_SCORE = 0.95  # a probe's face this sure must be found at its shot's input (blurred backdrop copies: up to 0.89)
 FOUND_IOU = 0.3  # a probe face counts as found at the shot's input when a box there overlaps it this much
+TRACKABLE_SCORE = float(load_tracker_settings()["new_track_thresh"])  # ...and scores what starts a track
 
 
 def fine_size(width: int, height: int, det_size: int) -> int:
@@ -242,13 +247,15 @@ def detect_frames(detector, frames: list[SampledFrame], starts_shot: list[bool],
 def rung_finding(detector, frame: SampledFrame, probe: FaceBoxes, policy: SmallFacePolicy, inputs: DetectorInputs,
                  min_score: float) -> int:
     """The lowest rung, from the policy's, at which the probe's frame shows every face the probe
-    was sure of (score >= SURE_SCORE); the finest when none below does. The probe's frame is
-    detected again at each rung tried: one det_size pass per shot when the sizes were right."""
+    was sure of (score >= SURE_SCORE) with a score the tracker starts a track on; the finest when
+    none below does. The probe's frame is detected again at each rung tried: one det_size pass per
+    shot when the sizes were right."""
     sure = probe.xyxy[probe.score >= SURE_SCORE]
     rung = policy.rung
     while len(sure) and rung < policy.finest:
         found = inputs.detect(detector, [frame], rung, min_score)[0]
-        if len(found) and bool((iou_matrix(sure, found.xyxy).max(axis=1) >= FOUND_IOU).all()):
+        trackable = found.xyxy[found.score >= TRACKABLE_SCORE]
+        if len(trackable) and bool((iou_matrix(sure, trackable).max(axis=1) >= FOUND_IOU).all()):
             break
         rung += 1
     return rung
